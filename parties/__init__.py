@@ -1,0 +1,1 @@
+"""The party daemon: transport, control service, store, policy and data."""

@@ -1,0 +1,519 @@
+"""The `mpc` command line: keys and configs, daemons, jobs, budget, demo.
+
+Logging handlers are configured here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from parties import config as cfg
+
+log = logging.getLogger("parties.cli")
+
+
+class CliError(Exception):
+    """An error to print for the operator, without a traceback."""
+
+
+# Logging.
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str, json_format: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if json_format:
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
+        )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+# Subcommands.
+
+
+def _pairs(values: list[str], option: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            raise CliError(f"{option} expects NAME=VALUE, got {value!r}")
+        out[name] = rest
+    return out
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from parties.certs import create_identity
+
+    directory = Path(args.dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / "party.toml"
+    if config_path.exists():
+        raise CliError(f"{config_path} exists; choose another --dir")
+    key_path, cert_path = create_identity(args.party_id, directory)
+    datasets = {
+        name: {"path": path}
+        for name, path in _pairs(args.dataset, "--dataset").items()
+    }
+    caps = {}
+    for name, value in _pairs(args.max_epsilon, "--max-epsilon").items():
+        try:
+            caps[name] = float(value)
+        except ValueError:
+            raise CliError(
+                f"--max-epsilon {name}={value}: not a number"
+            ) from None
+    for name in datasets:
+        caps.setdefault(name, args.default_max_epsilon)
+    fields: dict[str, Any] = {
+        "party_id": args.party_id,
+        "listen": args.listen,
+        "state_dir": "state",
+        "key": key_path.name,
+        "certificate": cert_path.name,
+        "deployment": args.deployment,
+        "phase_timeout": args.phase_timeout,
+        "datasets": datasets,
+        "policy": {
+            "initiators": args.initiators.split(","),
+            "max_epsilon": caps,
+        },
+    }
+    cfg.write_party_config(config_path, **fields)
+    print(f"created {key_path} (keep it private)")
+    print(f"created {cert_path} (give it to the other parties)")
+    print(f"created {config_path}")
+    print(
+        f"next: write the deployment file {directory / args.deployment} "
+        "with `mpc deployment`"
+    )
+    return 0
+
+
+def cmd_deployment(args: argparse.Namespace) -> int:
+    entries = {}
+    for value in args.party:
+        parts = value.split("=")
+        if len(parts) != 3:
+            raise CliError(
+                f"--party expects ID=HOST:PORT=CERTIFICATE, got {value!r}"
+            )
+        party_id, address, certificate = parts
+        entries[party_id] = {"address": address, "certificate": certificate}
+    path = cfg.write_deployment(args.output, entries)
+    cfg.load_deployment(path)
+    print(f"wrote {path} with parties {', '.join(entries)}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from parties.daemon import serve
+
+    config = cfg.load_party_config(args.config)
+    configure_logging(
+        args.log_level, args.log_json or config.log_format == "json"
+    )
+    asyncio.run(serve(args.config))
+    return 0
+
+
+def _load_job_file(path: str) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise CliError(f"job file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CliError(f"job file {path} is not valid TOML: {exc}") from None
+
+
+PHASE_ORDER = (
+    "propose",
+    "commit",
+    "echo",
+    "share",
+    "verify",
+    "reveal",
+    "check",
+)
+
+
+def _progress(event: dict, started: float) -> None:
+    phase = event["phase"]
+    step = PHASE_ORDER.index(phase) + 1 if phase in PHASE_ORDER else 0
+    bar = "#" * step + "." * (len(PHASE_ORDER) - step)
+    elapsed = time.monotonic() - started
+    if event["state"] == "running":
+        print(f"  [{bar}] {elapsed:6.2f} s  {phase}", file=sys.stderr)
+    elif event["state"] == "completed":
+        print(
+            f"  [{'#' * len(PHASE_ORDER)}] {elapsed:6.2f} s  done",
+            file=sys.stderr,
+        )
+    else:
+        culprits = ", ".join(event.get("culprits") or []) or "none named"
+        print(
+            f"  aborted in phase {phase} after {elapsed:.2f} s: "
+            f"{event.get('reason')} (parties at fault: {culprits})",
+            file=sys.stderr,
+        )
+
+
+async def submit_and_watch(config_path: str, table: dict, quiet: bool) -> dict:
+    """Submit a job to a party's daemon and follow it to its end."""
+    from parties.client import ControlClient
+
+    async with ControlClient.from_config_file(config_path) as client:
+        job_id = await client.submit(table)
+        if not quiet:
+            print(f"job {job_id} submitted", file=sys.stderr)
+        started = time.monotonic()
+        async for event in client.watch(job_id):
+            if not quiet:
+                _progress(event, started)
+        return await client.job(job_id)
+
+
+def format_result(job: dict) -> str:
+    """Render a job's result (or abort) as a text table."""
+    if job["state"] != "completed":
+        culprits = ", ".join(job.get("culprits") or []) or "none named"
+        return (
+            f"job {job['job_id']} {job['state']} in phase "
+            f"{job['phase']}: {job['reason']} "
+            f"(parties at fault: {culprits})"
+        )
+    result = job["result"]
+    lines = [
+        f"job {result['job_id']} ({result['name']}): "
+        f"{'verified' if result['verified'] else 'NOT verified'}, "
+        f"epsilon {result['epsilon']:g}, delta {result['delta']:g}, "
+        f"{result['mechanism']} noise, parties "
+        f"{', '.join(result['parties'])}",
+    ]
+    lines.extend(format_query_rows(result["queries"], {}))
+    return "\n".join(lines)
+
+
+def format_query_rows(queries: list[dict], exact: dict[str, Any]) -> list[str]:
+    """Rows of query name, noisy value, 95% interval and exact value."""
+    header = f"{'query':<22} {'noisy':>12} {'95% interval':>24}"
+    if exact:
+        header += f" {'exact':>12}"
+    rows = [header, "-" * len(header)]
+    for query in queries:
+        name = query["name"]
+        if "values" in query:
+            bins = query.get("bins") or [None] * len(query["values"])
+            truth = exact.get(name) or [None] * len(query["values"])
+            for label, value, interval, true in zip(
+                bins, query["values"], query["intervals95"], truth
+            ):
+                if isinstance(label, list):
+                    label = f"[{label[0]:g}, {label[1]:g})"
+                rows.append(
+                    _row(f"{name} {label}", value, interval, true, bool(exact))
+                )
+        else:
+            rows.append(
+                _row(
+                    name,
+                    query.get("value"),
+                    query.get("interval95"),
+                    exact.get(name),
+                    bool(exact),
+                )
+            )
+    return rows
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    if float(value).is_integer() and abs(value) < 1e12:
+        return f"{int(value)}"
+    return f"{value:.2f}"
+
+
+def _row(
+    name: str, value: Any, interval: Any, exact: Any, with_exact: bool
+) -> str:
+    span = (
+        "-"
+        if interval is None
+        else f"[{_number(interval[0])}, {_number(interval[1])}]"
+    )
+    row = f"{name:<22} {_number(value):>12} {span:>24}"
+    if with_exact:
+        row += f" {_number(exact):>12}"
+    return row
+
+
+def cmd_job_submit(args: argparse.Namespace) -> int:
+    table = _load_job_file(args.job_file)
+    job = asyncio.run(submit_and_watch(args.config, table, args.json))
+    print(json.dumps(job, indent=2) if args.json else format_result(job))
+    return 0 if job["state"] == "completed" else 1
+
+
+def _with_client(config_path: str, action: Any) -> Any:
+    from parties.client import ControlClient
+
+    async def run() -> Any:
+        async with ControlClient.from_config_file(config_path) as client:
+            return await action(client)
+
+    return asyncio.run(run())
+
+
+def cmd_job_show(args: argparse.Namespace) -> int:
+    job = _with_client(args.config, lambda c: c.job(args.job_id))
+    print(json.dumps(job, indent=2) if args.json else format_result(job))
+    return 0
+
+
+def cmd_job_list(args: argparse.Namespace) -> int:
+    jobs = _with_client(args.config, lambda c: c.jobs(args.limit))
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return 0
+    for job in jobs:
+        print(
+            f"{job['job_id']}  {job['state']:<9}  {job['phase']:<8}  "
+            f"initiator {job['initiator']}  {job['reason']}"
+        )
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    budget = _with_client(args.config, lambda c: c.budget())
+    if args.json:
+        print(json.dumps(budget, indent=2))
+        return 0
+    print(
+        f"{'dataset':<16} {'cap':>8} {'spent':>8} {'reserved':>9} "
+        f"{'remaining':>10}"
+    )
+    for name, row in budget.items():
+        print(
+            f"{name:<16} {row['cap_epsilon']:>8.3f} "
+            f"{row['spent_epsilon']:>8.3f} {row['reserved_epsilon']:>9.3f}"
+            f" {row['remaining_epsilon']:>10.3f}"
+        )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from parties.demo import run_demo
+
+    configure_logging("warning", False)
+    return run_demo(json_output=args.json, keep=args.keep)
+
+
+# The parser.
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mpc",
+        description="Verified, differentially private joint statistics "
+        "by secure multi-party computation.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    init = sub.add_parser(
+        "init",
+        help="create a party's key, certificate and config",
+        description="Create PARTY_ID.key, PARTY_ID.crt and party.toml in "
+        "--dir.",
+    )
+    init.add_argument("party_id", help="the party's id, e.g. alice")
+    init.add_argument(
+        "--dir",
+        required=True,
+        help="directory for the key, certificate and config",
+    )
+    init.add_argument(
+        "--listen",
+        default="127.0.0.1:50051",
+        help="host:port the daemon listens on (default %(default)s)",
+    )
+    init.add_argument(
+        "--dataset",
+        action="append",
+        metavar="NAME=PATH",
+        help="a dataset (CSV, CSV.gz or Parquet); repeatable",
+    )
+    init.add_argument(
+        "--max-epsilon",
+        action="append",
+        metavar="NAME=EPS",
+        help="lifetime epsilon cap of a dataset; repeatable",
+    )
+    init.add_argument(
+        "--default-max-epsilon",
+        type=float,
+        default=10.0,
+        help="cap for datasets without --max-epsilon (default %(default)s)",
+    )
+    init.add_argument(
+        "--initiators",
+        default="*",
+        help="comma-separated parties allowed to propose "
+        "jobs, or * for any party in the deployment "
+        "(default %(default)s)",
+    )
+    init.add_argument(
+        "--deployment",
+        default="deployment.toml",
+        help="deployment file path, relative to --dir (default %(default)s)",
+    )
+    init.add_argument(
+        "--phase-timeout",
+        type=float,
+        default=30.0,
+        help="deadline of each protocol phase in seconds "
+        "(default %(default)s)",
+    )
+    init.set_defaults(func=cmd_init)
+
+    deploy = sub.add_parser(
+        "deployment",
+        help="write a deployment file",
+        description="Write a deployment file listing every party's id, "
+        "address and pinned certificate.",
+    )
+    deploy.add_argument("output", help="deployment file to write")
+    deploy.add_argument(
+        "--party",
+        action="append",
+        required=True,
+        metavar="ID=HOST:PORT=CERT",
+        help="a party's id, address and certificate path "
+        "(relative to the deployment file); repeatable",
+    )
+    deploy.set_defaults(func=cmd_deployment)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run a party daemon",
+        description="Run a party daemon until SIGINT or SIGTERM.",
+    )
+    serve.add_argument("--config", required=True, help="party.toml path")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log level (default %(default)s)",
+    )
+    serve.add_argument(
+        "--log-json", action="store_true", help="write logs as JSON lines"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    job = sub.add_parser("job", help="submit and inspect jobs")
+    job_sub = job.add_subparsers(dest="job_command", required=True)
+    submit = job_sub.add_parser(
+        "submit",
+        help="submit a job file and watch its phases",
+        description="Submit a job file (TOML) to this party's daemon, "
+        "which proposes it to the other parties; show each phase and "
+        "the result.",
+    )
+    submit.add_argument("job_file", help="job file (TOML)")
+    submit.add_argument("--config", required=True, help="party.toml path")
+    submit.add_argument(
+        "--json",
+        action="store_true",
+        help="print the job and its result as JSON only",
+    )
+    submit.set_defaults(func=cmd_job_submit)
+    show = job_sub.add_parser("show", help="show a job and its result")
+    show.add_argument("job_id")
+    show.add_argument("--config", required=True, help="party.toml path")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_job_show)
+    listing = job_sub.add_parser("list", help="list recent jobs")
+    listing.add_argument("--config", required=True, help="party.toml path")
+    listing.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        help="number of jobs (default %(default)s)",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_job_list)
+
+    budget = sub.add_parser(
+        "budget", help="show the privacy budget per dataset"
+    )
+    budget.add_argument("--config", required=True, help="party.toml path")
+    budget.add_argument("--json", action="store_true", help="print JSON")
+    budget.set_defaults(func=cmd_budget)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run three local daemons on the Adult data",
+        description="Split the Adult census data among parties alice, bob "
+        "and carol, start their daemons on loopback, run one verified, "
+        "differentially private job and print each result beside the "
+        "exact value.",
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as one JSON object",
+    )
+    demo.add_argument(
+        "--keep", metavar="DIR", help="keep the parties' files and logs in DIR"
+    )
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (
+        CliError,
+        ValueError,
+        FileExistsError,
+        FileNotFoundError,
+        RuntimeError,
+    ) as exc:
+        print(f"mpc: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,653 @@
+"""The gRPC transport between party daemons, over mutual TLS.
+
+Every party serves the `mpc.v1.Peer` service and reaches each peer on one
+secure channel. Both ends present the certificate pinned for them in the
+deployment, and a call is accepted only when:
+
+1. the TLS handshake succeeds: the client's chain ends in one of the
+   deployment's pinned certificates (`require_client_auth`), and the
+   server's certificate is the pinned one of the party the client dialled,
+   with the party id as TLS host name;
+2. the caller's certificate is, by SHA-256 fingerprint of its DER
+   encoding, the pinned certificate of some party (an interceptor checks
+   this for every service on the server, including the control service);
+3. that party is the one the request names as `sender` or `initiator`;
+4. the request's signature verifies with that party's pinned certificate.
+   The signature covers a domain label and the request's fields, each
+   prefixed by its 8-byte big-endian length (`envelope_signing_bytes`,
+   `proposal_signing_bytes`).
+
+Malformed requests get INVALID_ARGUMENT, a certificate that is not the
+claimed party's gets PERMISSION_DENIED, a missing certificate or a bad
+signature gets UNAUTHENTICATED. A sender gets every failed call as a
+`TransportError` whose reason starts with the gRPC status code name.
+
+The asyncio objects here (channels, servers) belong to the event loop
+that creates them: build them inside the loop that runs them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, NoReturn
+
+import grpc
+
+from mpc import PROTOCOL_NAME
+from mpc.transport import (
+    JOB_ID_BYTES,
+    Handler,
+    Message,
+    Proposal,
+    ProposeReply,
+    Transport,
+    TransportError,
+)
+from parties import certs
+from parties.proto_gen import peer_pb2, peer_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+MAX_PHASE_CHARS = 32
+
+# Phase names are short lower-case identifiers, such as "commit".
+PHASE_PATTERN = re.compile(rf"[a-z][a-z0-9_.-]{{0,{MAX_PHASE_CHARS - 1}}}")
+
+# Domain labels make a signature on one kind of request invalid for the
+# other kind, and for anything else the party's key signs.
+DELIVER_DOMAIN = PROTOCOL_NAME + b"/peer/deliver/v1"
+PROPOSE_DOMAIN = PROTOCOL_NAME + b"/peer/propose/v1"
+
+# A peer that was unreachable is dialled again after at most this long,
+# instead of gRPC's default of up to two minutes.
+_MAX_RECONNECT_BACKOFF_MS = 5_000
+
+Deployment = Mapping[str, tuple[str, bytes]]
+
+
+def _length_prefixed(items: tuple[bytes, ...]) -> bytes:
+    return b"".join(len(item).to_bytes(8, "big") + item for item in items)
+
+
+def envelope_signing_bytes(
+    job_id: bytes, sender: str, phase: str, body: bytes
+) -> bytes:
+    """Return the bytes a sender signs for one `Deliver` envelope."""
+    return _length_prefixed(
+        (
+            DELIVER_DOMAIN,
+            job_id,
+            sender.encode("utf-8"),
+            phase.encode("utf-8"),
+            body,
+        )
+    )
+
+
+def proposal_signing_bytes(
+    job_id: bytes, initiator: str, spec: bytes
+) -> bytes:
+    """Return the bytes an initiator signs for one `Propose` request."""
+    return _length_prefixed(
+        (PROPOSE_DOMAIN, job_id, initiator.encode("utf-8"), spec)
+    )
+
+
+class PinnedCertificates:
+    """The pinned certificate of every party of a deployment.
+
+    Build it once from a deployment (party id -> (address, certificate
+    PEM)) and look callers up by certificate.
+    """
+
+    def __init__(self, deployment: Deployment) -> None:
+        if not deployment:
+            raise ValueError("deployment must list at least one party")
+        self._certs: dict[str, bytes] = {}
+        self._parties: dict[str, str] = {}
+        for party_id, (_address, cert_pem) in deployment.items():
+            certs.check_party_id(party_id)
+            digest = certs.fingerprint(cert_pem)
+            if digest in self._parties:
+                raise ValueError(
+                    f"parties {self._parties[digest]!r} and {party_id!r} "
+                    f"pin the same certificate"
+                )
+            self._certs[party_id] = cert_pem
+            self._parties[digest] = party_id
+
+    def __contains__(self, party_id: object) -> bool:
+        return party_id in self._certs
+
+    def certificate(self, party_id: str) -> bytes:
+        """Return the pinned certificate PEM of `party_id` (KeyError)."""
+        return self._certs[party_id]
+
+    def party_of(self, cert_pem: bytes) -> str | None:
+        """Return the party whose pinned certificate this is, or None."""
+        try:
+            digest = certs.fingerprint(cert_pem)
+        except ValueError:
+            return None
+        return self._parties.get(digest)
+
+    def trust_roots(self) -> bytes:
+        """Return all pinned certificates, concatenated as a PEM bundle."""
+        return b"".join(
+            pem if pem.endswith(b"\n") else pem + b"\n"
+            for pem in self._certs.values()
+        )
+
+
+def _check_own_identity(
+    party_id: str,
+    key_pem: bytes,
+    cert_pem: bytes,
+    pinned: PinnedCertificates,
+) -> None:
+    if party_id not in pinned:
+        raise ValueError(f"party {party_id!r} is not in the deployment")
+    if pinned.party_of(cert_pem) != party_id:
+        raise ValueError(
+            f"cert_pem is not the certificate pinned for party {party_id!r}"
+        )
+    key = certs.load_private_key_pem(key_pem)
+    probe = b"key matches certificate"
+    if not certs.verify(cert_pem, probe, certs.sign(key, probe)):
+        raise ValueError(
+            f"key_pem does not belong to the certificate of {party_id!r}"
+        )
+
+
+async def authenticated_party(
+    context: grpc.aio.ServicerContext,
+    deployment: Deployment | PinnedCertificates,
+) -> str:
+    """Return the party whose pinned certificate the caller presented.
+
+    Aborts the call with UNAUTHENTICATED when the caller presented no
+    certificate, and with PERMISSION_DENIED when its certificate is not
+    pinned for any party of `deployment`.
+    """
+    if not isinstance(deployment, PinnedCertificates):
+        deployment = PinnedCertificates(deployment)
+    presented = context.auth_context().get("x509_pem_cert")
+    if not presented:
+        await _reject(
+            context,
+            "unknown",
+            grpc.StatusCode.UNAUTHENTICATED,
+            "no client certificate: connect with mutual TLS",
+        )
+    party_id = deployment.party_of(presented[0])
+    if party_id is None:
+        names = context.auth_context().get("x509_common_name", [b"?"])
+        common_name = names[0].decode("utf-8", "replace")[:64]
+        await _reject(
+            context,
+            "unknown",
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"client certificate (common name {common_name!r}) is not "
+            f"pinned for any party of this deployment",
+        )
+    return party_id
+
+
+_rejections: dict[tuple[str, str], int] = {}
+
+
+async def _reject(
+    context: grpc.aio.ServicerContext,
+    party: str,
+    code: grpc.StatusCode,
+    details: str,
+) -> NoReturn:
+    """Log the rejection of a call from `party`, then abort the call."""
+    # A misbehaving peer can send many bad calls, so each (party, code)
+    # pair is logged the first 10 times and then every 1000th time. The
+    # party is a pinned id or "unknown", so the counters stay few.
+    key = (party, code.name)
+    count = _rejections.get(key, 0) + 1
+    _rejections[key] = count
+    if count <= 10 or count % 1000 == 0:
+        logger.warning(
+            "rejected call from party %r with %s: %s (%d so far)",
+            party,
+            code.name,
+            details,
+            count,
+        )
+    await context.abort(code, details)
+
+
+def _with_auth_check(
+    handler: grpc.RpcMethodHandler,
+    check: Callable[[grpc.aio.ServicerContext], Awaitable[Any]],
+) -> grpc.RpcMethodHandler:
+    """Return `handler` with `check(context)` awaited before its behavior."""
+    options = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def unary_unary(request: Any, context: Any) -> Any:
+            await check(context)
+            return await _resolve(unary(request, context))
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, **options)
+
+    if handler.stream_unary is not None:
+        client_stream = handler.stream_unary
+
+        async def stream_unary(requests: Any, context: Any) -> Any:
+            await check(context)
+            return await _resolve(client_stream(requests, context))
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, **options)
+
+    if handler.unary_stream is not None:
+        server_stream = handler.unary_stream
+
+        async def unary_stream(request: Any, context: Any) -> Any:
+            await check(context)
+            async for item in _responses(server_stream(request, context)):
+                yield item
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, **options)
+
+    bidi_stream = handler.stream_stream
+
+    async def stream_stream(requests: Any, context: Any) -> Any:
+        await check(context)
+        async for item in _responses(bidi_stream(requests, context)):
+            yield item
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, **options)
+
+
+async def _resolve(result: Any) -> Any:
+    return await result if inspect.isawaitable(result) else result
+
+
+async def _responses(result: Any) -> AsyncIterator[Any]:
+    # A streaming behavior is an async generator, or a coroutine that
+    # writes its responses with context.write and returns None.
+    if hasattr(result, "__aiter__"):
+        async for item in result:
+            yield item
+    else:
+        await _resolve(result)
+
+
+class _PinnedCallerInterceptor(grpc.aio.ServerInterceptor):
+    """Admit only callers whose certificate is pinned for some party."""
+
+    def __init__(self, pinned: PinnedCertificates) -> None:
+        self._pinned = pinned
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return handler
+        return _with_auth_check(handler, self._check)
+
+    async def _check(self, context: grpc.aio.ServicerContext) -> None:
+        await authenticated_party(context, self._pinned)
+
+
+class _PeerServicer(peer_pb2_grpc.PeerServicer):
+    """Checks each peer request and hands it to the party's handler."""
+
+    def __init__(self, pinned: PinnedCertificates, handler: Handler) -> None:
+        self._pinned = pinned
+        self._handler = handler
+
+    async def Deliver(
+        self, request: peer_pb2.Envelope, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverResponse:
+        await self._check_claim(context, request.job_id, request.sender)
+        if not PHASE_PATTERN.fullmatch(request.phase):
+            await _reject(
+                context,
+                request.sender,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"phase must be 1 to {MAX_PHASE_CHARS} characters of "
+                f"a-z, 0-9, '_', '.', '-', starting with a letter, got "
+                f"{request.phase[: MAX_PHASE_CHARS + 8]!r}",
+            )
+        signed = envelope_signing_bytes(
+            request.job_id, request.sender, request.phase, request.body
+        )
+        await self._check_signature(
+            context, request.sender, signed, request.signature
+        )
+
+        message = Message(
+            job_id=request.job_id,
+            sender=request.sender,
+            phase=request.phase,
+            body=request.body,
+        )
+        await self._call_handler(
+            context,
+            lambda: self._handler.on_message(message),
+            request.sender,
+            request.job_id,
+        )
+        return peer_pb2.DeliverResponse()
+
+    async def Propose(
+        self,
+        request: peer_pb2.ProposeRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> peer_pb2.ProposeResponse:
+        await self._check_claim(context, request.job_id, request.initiator)
+        signed = proposal_signing_bytes(
+            request.job_id, request.initiator, request.spec
+        )
+        await self._check_signature(
+            context, request.initiator, signed, request.signature
+        )
+
+        proposal = Proposal(
+            job_id=request.job_id,
+            initiator=request.initiator,
+            spec=request.spec,
+        )
+        reply = await self._call_handler(
+            context,
+            lambda: self._handler.on_propose(proposal),
+            request.initiator,
+            request.job_id,
+        )
+        return peer_pb2.ProposeResponse(
+            accepted=reply.accepted,
+            reason=reply.reason,
+            declaration=reply.declaration,
+        )
+
+    async def _check_claim(
+        self, context: grpc.aio.ServicerContext, job_id: bytes, claimed: str
+    ) -> str:
+        """Abort unless the request is for a valid job id and names the
+        party whose certificate the caller presented; return that party."""
+        caller = await authenticated_party(context, self._pinned)
+        if len(job_id) != JOB_ID_BYTES:
+            await _reject(
+                context,
+                caller,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"job_id must be {JOB_ID_BYTES} bytes, got {len(job_id)}",
+            )
+        if claimed not in self._pinned:
+            await _reject(
+                context,
+                caller,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"party {claimed[:64]!r} is not in the deployment",
+            )
+        if caller != claimed:
+            await _reject(
+                context,
+                caller,
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"request claims to come from party {claimed!r}, but the "
+                f"client certificate is the one pinned for {caller!r}",
+            )
+        return caller
+
+    async def _check_signature(
+        self,
+        context: grpc.aio.ServicerContext,
+        party_id: str,
+        signed: bytes,
+        signature: bytes,
+    ) -> None:
+        cert_pem = self._pinned.certificate(party_id)
+        if not certs.verify(cert_pem, signed, signature):
+            await _reject(
+                context,
+                party_id,
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"signature of party {party_id!r} does not verify",
+            )
+
+    async def _call_handler(
+        self,
+        context: grpc.aio.ServicerContext,
+        call: Callable[[], Awaitable[Any]],
+        party_id: str,
+        job_id: bytes,
+    ) -> Any:
+        """Await the handler and map its errors to status codes."""
+        try:
+            return await call()
+        except ValueError as exc:
+            details = str(exc) or "request rejected by the handler"
+        except Exception:
+            logger.exception(
+                "handler failed on a request from party %r in job %s",
+                party_id,
+                job_id.hex(),
+            )
+            details = ""
+        if details:
+            await _reject(
+                context, party_id, grpc.StatusCode.INVALID_ARGUMENT, details
+            )
+        await context.abort(
+            grpc.StatusCode.INTERNAL,
+            "internal error while handling the request; see the log of "
+            "the receiving party",
+        )
+
+
+def _message_size_options() -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ]
+
+
+def build_server(
+    party_id: str,
+    key_pem: bytes,
+    cert_pem: bytes,
+    deployment: Deployment,
+    listen: str,
+    handler: Handler,
+    extra_servicers: Callable[[grpc.aio.Server], None] | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Create a party's server, bound to `listen` but not started.
+
+    The server serves the peer service, plus whatever `extra_servicers`
+    adds to it, over mutual TLS. It admits only clients whose certificate
+    is pinned in `deployment`. `listen` is "host:port", and port 0 picks a
+    free port. Returns the server and its bound port. Start it with
+    `await server.start()` and stop it with `await server.stop(grace)`.
+    Raises ValueError for an inconsistent identity and OSError when the
+    address cannot be bound.
+    """
+    pinned = PinnedCertificates(deployment)
+    _check_own_identity(party_id, key_pem, cert_pem, pinned)
+
+    # gRPC sets SO_REUSEPORT by default on Linux, which would let a second
+    # daemon bind the same port and receive part of the calls.
+    options = _message_size_options() + [("grpc.so_reuseport", 0)]
+    server = grpc.aio.server(
+        interceptors=[_PinnedCallerInterceptor(pinned)], options=options
+    )
+    peer_pb2_grpc.add_PeerServicer_to_server(
+        _PeerServicer(pinned, handler), server
+    )
+    if extra_servicers is not None:
+        extra_servicers(server)
+
+    credentials = grpc.ssl_server_credentials(
+        [(key_pem, cert_pem)],
+        root_certificates=pinned.trust_roots(),
+        require_client_auth=True,
+    )
+    try:
+        port = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {listen!r}: {exc}") from None
+    if port == 0:
+        raise OSError(f"cannot listen on {listen!r}")
+    return server, port
+
+
+def make_channel(
+    address: str,
+    party_id_expected: str,
+    key_pem: bytes,
+    cert_pem: bytes,
+    root_pem: bytes,
+) -> grpc.aio.Channel:
+    """Open a mutual-TLS channel to the party `party_id_expected`.
+
+    The client presents `key_pem` and `cert_pem`. The server must present
+    a certificate that chains to `root_pem` (its pinned certificate) and
+    names `party_id_expected`, which is checked as the TLS host name
+    whatever host `address` ("host:port") names. Call it from a running
+    event loop.
+    """
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=root_pem,
+        private_key=key_pem,
+        certificate_chain=cert_pem,
+    )
+    options = _message_size_options() + [
+        ("grpc.ssl_target_name_override", party_id_expected),
+        ("grpc.max_reconnect_backoff_ms", _MAX_RECONNECT_BACKOFF_MS),
+    ]
+    logger.debug(
+        "opening channel to party %r at %s", party_id_expected, address
+    )
+    return grpc.aio.secure_channel(address, credentials, options=options)
+
+
+def _describe(error: grpc.aio.AioRpcError) -> str:
+    return f"{error.code().name}: {error.details()}"
+
+
+class GrpcTransport(Transport):
+    """A party's client side: sends its traffic to peers over gRPC."""
+
+    def __init__(
+        self,
+        party_id: str,
+        key_pem: bytes,
+        cert_pem: bytes,
+        deployment: Deployment,
+    ) -> None:
+        pinned = PinnedCertificates(deployment)
+        _check_own_identity(party_id, key_pem, cert_pem, pinned)
+        self.party_id = party_id
+        self._key_pem = key_pem
+        self._cert_pem = cert_pem
+        self._key = certs.load_private_key_pem(key_pem)
+        self._deployment = dict(deployment)
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, peer_pb2_grpc.PeerStub] = {}
+        self._closed = False
+
+    def _stub(self, recipient: str) -> peer_pb2_grpc.PeerStub:
+        if self._closed:
+            raise TransportError(recipient, "transport is closed")
+        stub = self._stubs.get(recipient)
+        if stub is not None:
+            return stub
+        if recipient not in self._deployment:
+            raise TransportError(recipient, "party is not in the deployment")
+        address, root_pem = self._deployment[recipient]
+        channel = make_channel(
+            address, recipient, self._key_pem, self._cert_pem, root_pem
+        )
+        self._channels[recipient] = channel
+        stub = peer_pb2_grpc.PeerStub(channel)
+        self._stubs[recipient] = stub
+        return stub
+
+    async def send(
+        self, recipient: str, message: Message, timeout: float
+    ) -> None:
+        """Deliver `message` to `recipient` within `timeout` seconds.
+
+        Raises TransportError when the call fails or its deadline passes,
+        and ValueError when `message.sender` is not this party.
+        """
+        if message.sender != self.party_id:
+            raise ValueError(
+                f"message.sender must be this party {self.party_id!r}, "
+                f"got {message.sender!r}"
+            )
+        stub = self._stub(recipient)
+        signed = envelope_signing_bytes(
+            message.job_id, message.sender, message.phase, message.body
+        )
+        envelope = peer_pb2.Envelope(
+            job_id=message.job_id,
+            sender=message.sender,
+            phase=message.phase,
+            body=message.body,
+            signature=certs.sign(self._key, signed),
+        )
+        try:
+            await stub.Deliver(envelope, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise TransportError(recipient, _describe(exc)) from None
+
+    async def propose(
+        self, recipient: str, proposal: Proposal, timeout: float
+    ) -> ProposeReply:
+        """Send `proposal` to `recipient` and return its reply.
+
+        Raises TransportError when the call fails or its deadline passes,
+        and ValueError when `proposal.initiator` is not this party.
+        """
+        if proposal.initiator != self.party_id:
+            raise ValueError(
+                f"proposal.initiator must be this party {self.party_id!r}, "
+                f"got {proposal.initiator!r}"
+            )
+        stub = self._stub(recipient)
+        signed = proposal_signing_bytes(
+            proposal.job_id, proposal.initiator, proposal.spec
+        )
+        request = peer_pb2.ProposeRequest(
+            job_id=proposal.job_id,
+            initiator=proposal.initiator,
+            spec=proposal.spec,
+            signature=certs.sign(self._key, signed),
+        )
+        try:
+            response = await stub.Propose(request, timeout=timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise TransportError(recipient, _describe(exc)) from None
+        return ProposeReply(
+            accepted=response.accepted,
+            reason=response.reason,
+            declaration=response.declaration,
+        )
+
+    async def close(self, grace: float | None = 1.0) -> None:
+        """Close every channel, giving calls in flight `grace` seconds."""
+        self._closed = True
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._stubs.clear()
+        for channel in channels:
+            await channel.close(grace)
