@@ -217,39 +217,37 @@ def format_result(job: dict) -> str:
         f"{result['mechanism']} noise, parties "
         f"{', '.join(result['parties'])}",
     ]
-    lines.extend(format_query_rows(result["queries"], {}))
+    lines.extend(format_query_rows(result["queries"], {}, result["verified"]))
     return "\n".join(lines)
 
 
-def format_query_rows(queries: list[dict], exact: dict[str, Any]) -> list[str]:
-    """Rows of query name, noisy value, 95% interval and exact value."""
-    header = f"{'query':<22} {'noisy':>12} {'95% interval':>24}"
+def format_query_rows(
+    queries: list[dict], exact: dict[str, Any], verified: bool
+) -> list[str]:
+    """Rows of query, noisy value, 95% interval, exact value, verified."""
+    header = f"{'query':<24} {'noisy':>10} {'95% interval':>20}"
     if exact:
-        header += f" {'exact':>12}"
+        header += f" {'exact':>10}"
+    header += f" {'verified':>9}"
     rows = [header, "-" * len(header)]
+    mark = "yes" if verified else "no"
     for query in queries:
         name = query["name"]
-        if "values" in query:
-            bins = query.get("bins") or [None] * len(query["values"])
-            truth = exact.get(name) or [None] * len(query["values"])
-            for label, value, interval, true in zip(
-                bins, query["values"], query["intervals95"], truth
-            ):
-                if isinstance(label, list):
-                    label = f"[{label[0]:g}, {label[1]:g})"
-                rows.append(
-                    _row(f"{name} {label}", value, interval, true, bool(exact))
-                )
-        else:
-            rows.append(
-                _row(
-                    name,
-                    query.get("value"),
-                    query.get("interval95"),
-                    exact.get(name),
-                    bool(exact),
-                )
-            )
+        if "values" not in query:
+            rows.append(_row(name, query.get("value"),
+                             query.get("interval95"), exact.get(name),
+                             bool(exact), mark))
+            continue
+        count = len(query["values"])
+        bins = query.get("bins") or [None] * count
+        truth = exact.get(name) or [None] * count
+        for label, value, interval, true in zip(
+            bins, query["values"], query["intervals95"], truth
+        ):
+            if isinstance(label, list):
+                label = f"[{label[0]:g},{label[1]:g})"
+            rows.append(_row(f"{name} {label}", value, interval, true,
+                             bool(exact), mark))
     return rows
 
 
@@ -261,18 +259,14 @@ def _number(value: Any) -> str:
     return f"{value:.2f}"
 
 
-def _row(
-    name: str, value: Any, interval: Any, exact: Any, with_exact: bool
-) -> str:
-    span = (
-        "-"
-        if interval is None
-        else f"[{_number(interval[0])}, {_number(interval[1])}]"
-    )
-    row = f"{name:<22} {_number(value):>12} {span:>24}"
+def _row(name: str, value: Any, interval: Any, exact: Any,
+         with_exact: bool, verified: str) -> str:
+    span = ("-" if interval is None
+            else f"[{_number(interval[0])}, {_number(interval[1])}]")
+    row = f"{name:<24} {_number(value):>10} {span:>20}"
     if with_exact:
-        row += f" {_number(exact):>12}"
-    return row
+        row += f" {_number(exact):>10}"
+    return row + f" {verified:>9}"
 
 
 def cmd_job_submit(args: argparse.Namespace) -> int:

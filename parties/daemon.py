@@ -260,6 +260,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                     grpc.StatusCode.NOT_FOUND,
                     f"job {request.job_id} not found",
                 )
+            seen = {item.phase for item in record.phases}
             for item in record.phases:
                 yield control_pb2.JobEvent(
                     job_id=record.job_id,
@@ -272,6 +273,8 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                 return
             while True:
                 event = await queue.get()
+                if event["state"] == "running" and event["phase"] in seen:
+                    continue  # Already sent from the stored history.
                 yield control_pb2.JobEvent(
                     job_id=request.job_id,
                     phase=event["phase"],

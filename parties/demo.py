@@ -149,7 +149,7 @@ def _run(root: Path, json_output: bool, started: float) -> int:
     print(f"privacy: epsilon {result['epsilon']:g}, delta "
           f"{result['delta']:g}, binomial noise from each party")
     print()
-    for line in format_query_rows(result["queries"], exact):
+    for line in format_query_rows(result["queries"], exact, result["verified"]):
         print(line)
     print()
     print(f"finished in {elapsed:.1f} s")
