@@ -25,8 +25,11 @@ MAX_SCALE = 9
 MAX_HISTOGRAM_BINS = 4096
 MAX_VECTOR_LENGTH = 10_000_000
 DEFAULT_PHASE_TIMEOUT = 30.0
-_PARTY_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+PARTY_ID_PATTERN = re.compile(r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?")
+"""A party id: one lower-case DNS label of at most 32 characters, since it
+is also the name in the party's certificate and the TLS host name."""
+# \Z rather than $, because $ also matches before a trailing newline.
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}\Z")
 
 
 class SpecError(ValueError):
@@ -36,8 +39,8 @@ class SpecError(ValueError):
 def check_party_id(party_id: object) -> str:
     """Return a valid party id or raise SpecError.
 
-    Party ids are 1 to 32 characters of lower-case ASCII letters, digits,
-    '-' and '_', starting with a letter. Anything else, including text
+    Party ids are 1 to 32 characters of lower-case ASCII letters, digits
+    and inner hyphens, starting with a letter. Anything else, including text
     that only looks like such an id (Cyrillic 'а' for Latin 'a', a
     full-width letter), is rejected rather than normalised, so two ids
     that render alike cannot name different parties.
@@ -45,11 +48,12 @@ def check_party_id(party_id: object) -> str:
     if not isinstance(party_id, str):
         raise SpecError(f"party id must be a string, got {party_id!r}")
     if unicodedata.normalize("NFKC", party_id) != party_id or not (
-        party_id.isascii() and _PARTY_ID.match(party_id)
+        party_id.isascii() and PARTY_ID_PATTERN.fullmatch(party_id)
     ):
         raise SpecError(
-            f"invalid party id {party_id!r}: use 1-32 lower-case ASCII "
-            "letters, digits, '-' or '_', starting with a letter"
+            f"invalid party id {ascii(party_id)}: use 1 to 32 lower-case "
+            "ASCII letters, digits and inner hyphens, starting with a "
+            "letter"
         )
     return party_id
 
@@ -420,17 +424,22 @@ def spec_from_json(text: str | bytes) -> JobSpec:
         raise SpecError(f"job spec is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise SpecError("job spec JSON must be an object")
+    raw_queries = data.get("queries") or []
+    if not isinstance(raw_queries, list):
+        raise SpecError("job spec queries must be a list")
     queries = []
-    for i, q in enumerate(data.get("queries") or []):
+    for i, q in enumerate(raw_queries):
         if not isinstance(q, dict):
             raise SpecError(f"query[{i}] must be an object")
         q = dict(q)
-        if q.get("filter") is not None:
-            q["filter"] = Filter(**q["filter"])
-        if q.get("clip") is not None:
-            q["clip"] = tuple(q["clip"])
-        q["categories"] = tuple(q.get("categories") or ())
+        # A filter that is not an object, or a clip that is not a list,
+        # raises TypeError here, which must reach the peer as SpecError.
         try:
+            if q.get("filter") is not None:
+                q["filter"] = Filter(**q["filter"])
+            if q.get("clip") is not None:
+                q["clip"] = tuple(q["clip"])
+            q["categories"] = tuple(q.get("categories") or ())
             queries.append(Query(**q))
         except TypeError as exc:
             raise SpecError(f"query[{i}] is malformed: {exc}") from None

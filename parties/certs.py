@@ -25,7 +25,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import re
 from pathlib import Path
 
 from cryptography import x509
@@ -34,12 +33,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-DEFAULT_VALID_DAYS = 825
+from mpc import spec
 
-# A party id becomes a DNS name in the certificate and the TLS host name
-# that clients check, so it must be a single DNS label: letters, digits and
-# inner hyphens, at most 63 characters.
-PARTY_ID_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+DEFAULT_VALID_DAYS = 825
 
 # Certificates are valid from a little before their creation, so a peer
 # whose clock runs behind still accepts them.
@@ -47,12 +43,16 @@ _CLOCK_SKEW = datetime.timedelta(minutes=5)
 
 
 def check_party_id(party_id: str) -> None:
-    """Raise ValueError unless `party_id` is a valid party id."""
-    if not PARTY_ID_PATTERN.fullmatch(party_id):
-        raise ValueError(
-            f"party id must be a DNS label (letters, digits and inner "
-            f"hyphens, 1 to 63 characters), got {party_id!r}"
-        )
+    """Raise ValueError unless `party_id` is a valid party id.
+
+    A party id becomes the DNS name in the certificate and the TLS host
+    name that clients check, so mpc.spec allows only one lower-case DNS
+    label.
+    """
+    try:
+        spec.check_party_id(party_id)
+    except spec.SpecError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def create_identity(
