@@ -24,7 +24,20 @@ def _as_int_array(values: Iterable[int] | np.ndarray) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object or arr.dtype.kind not in "iu":
         # Python ints of any size: check the magnitude before converting.
-        ints = [int(v) for v in np.ravel(arr)]
+        # A float must be integral, because int() would truncate 1.7 to 1.
+        ints: list[int] = []
+        for raw in np.ravel(arr):
+            try:
+                v = int(raw)
+                integral = v == raw
+            except (OverflowError, ValueError):
+                integral = False
+            if not integral:
+                raise ValueError(
+                    f"value {raw!r} is not an integer. Encode real values "
+                    "with encode_fixed."
+                )
+            ints.append(v)
         for v in ints:
             if not -HALF <= v <= HALF:
                 raise FieldOverflowError(

@@ -79,6 +79,13 @@ class Point:
     def __hash__(self) -> int:
         return hash(self.encode() if self._key is not None else b"")
 
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        # The coincurve key cannot be pickled, so a point travels to and
+        # from a process pool as its canonical encoding.
+        if self._key is None:
+            return (Point, (None,))
+        return (decode_point, (self.encode(),))
+
     def encode(self) -> bytes:
         """Return the 33-byte compressed encoding; the identity has none."""
         if self._key is None:
