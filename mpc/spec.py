@@ -393,26 +393,32 @@ def parse_spec(raw: dict[str, Any], initiator: str = "") -> JobSpec:
 
 
 def _parse_budget(raw: dict, mechanism: str) -> tuple[float, float]:
+    """Validate epsilon and delta.
+
+    The binomial mechanism needs delta > 0. Discrete Laplace is pure
+    epsilon apart from truncating each sample at its tail bound, so its
+    delta may be left out or 0; the noise plan then records the
+    truncation delta (about 2^-40 per sample) as the delta spent.
+    """
     if mechanism == "none":
         return 0.0, 0.0
     for key in ("epsilon", "delta"):
         value = raw.get(key)
-        if key == "delta" and value is None and mechanism != "binomial":
+        optional = key == "delta" and mechanism == "discrete_laplace"
+        if optional and value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError(f"{key} must be a number, got {value!r}")
+        if optional and value == 0:
+            continue
         if not math.isfinite(value) or value <= 0:
             raise SpecError(
                 f"{key} must be a finite number > 0, got {value!r}"
             )
     epsilon = float(raw["epsilon"])
-    delta = float(raw.get("delta", 0.0) or 0.0)
+    delta = float(raw.get("delta") or 0.0)
     if delta >= 1:
         raise SpecError(f"delta must be below 1, got {delta}")
-    if mechanism == "discrete_laplace" and delta == 0:
-        # Truncating each noise sample at its tail bound costs a delta of
-        # about 2^-40 per sample, so pure epsilon is not reachable.
-        delta = 1e-9
     return epsilon, delta
 
 

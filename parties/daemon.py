@@ -24,8 +24,8 @@ from typing import Any
 
 import grpc
 
-from mpc import dp, job as jobs
-from mpc.queries import QueryError
+from mpc import job as jobs
+from mpc.queries import QueryError, noise_plans
 from mpc.spec import JobSpec, SpecError, parse_spec
 from parties import config as cfg
 from parties.proto_gen import control_pb2, control_pb2_grpc
@@ -47,15 +47,16 @@ DAEMON_INFO_FILE = "daemon.json"
 def budget_charges(spec: JobSpec) -> dict[str, tuple[float, float]]:
     """Return the epsilon and delta a job spends on each dataset.
 
-    The job's budget is split over its queries by weight; a dataset is
-    charged the shares of the queries that read it.
+    Each query's noise plans say what it spends (its share of the job's
+    budget, and for discrete Laplace the truncation delta); a dataset is
+    charged the sum over the queries that read it.
     """
-    weights = [q.weight for q in spec.queries]
-    shares = dp.split_budget(spec.epsilon, spec.delta, weights)
     charges: dict[str, tuple[float, float]] = {}
-    for query, (epsilon, delta) in zip(spec.queries, shares):
+    for query, plans in zip(spec.queries, noise_plans(spec)):
         if not query.dataset:
             continue
+        epsilon = sum(p.epsilon for p in plans if p is not None)
+        delta = sum(p.delta for p in plans if p is not None)
         old = charges.get(query.dataset, (0.0, 0.0))
         charges[query.dataset] = (old[0] + epsilon, old[1] + delta)
     return charges
