@@ -18,6 +18,7 @@ calibrated at record level whatever those party-level bounds are.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Protocol
@@ -198,6 +199,16 @@ def sensitivities(query: Query) -> list[int]:
     return [max(abs(low), abs(high)), 1][: 2 if query.kind == "mean" else 1]
 
 
+@functools.lru_cache(maxsize=256)
+def _cached_plan(mechanism: str, sensitivity: int, epsilon: float,
+                 delta: float, num_parties: int, colluding: int,
+                 elements: int) -> dp.NoisePlan:
+    # Planning a large binomial mechanism takes up to a second and every
+    # party plans each job more than once, so plans are reused.
+    return dp.plan_noise(mechanism, sensitivity, epsilon, delta,
+                         num_parties, colluding, elements=elements)
+
+
 def noise_plans(spec: JobSpec) -> list[list[dp.NoisePlan | None]]:
     """Plan the noise of each query's element groups.
 
@@ -215,7 +226,7 @@ def noise_plans(spec: JobSpec) -> list[list[dp.NoisePlan | None]]:
         sizes = [1, 1] if query.kind == "mean" else [query.num_elements]
         parts = len(groups)
         plans.append([
-            dp.plan_noise(
+            _cached_plan(
                 spec.mechanism, sens, epsilon / parts, delta / parts,
                 spec.num_parties, spec.threshold, elements=size,
             )

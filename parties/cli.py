@@ -323,6 +323,27 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from parties.check import as_dicts, check_deployment
+
+    config = cfg.load_party_config(args.config)
+    results = asyncio.run(check_deployment(config, args.timeout))
+    if args.json:
+        print(json.dumps(as_dicts(results), indent=2))
+    else:
+        print(f"config {config.source} and deployment "
+              f"{config.deployment_path} are valid")
+        for r in results:
+            mark = "ok  " if r.ok else "FAIL"
+            latency = f"{r.latency_ms:.1f} ms" if r.latency_ms is not None \
+                else "-"
+            print(f"{mark} {r.party_id:<16} {r.address:<22} {r.status:<11} "
+                  f"{latency:>9}  sha256 {r.fingerprint[:16]}...")
+            if r.problem:
+                print(f"     {r.problem}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from parties.demo import run_demo
 
@@ -470,6 +491,18 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--config", required=True, help="party.toml path")
     budget.add_argument("--json", action="store_true", help="print JSON")
     budget.set_defaults(func=cmd_budget)
+
+    check = sub.add_parser(
+        "check", help="check the config and every peer's reachability",
+        description="Validate the party config and deployment file, then "
+        "reach every party over mutual TLS and check that it holds its "
+        "pinned certificate and serves. Exits 1 if any party fails.")
+    check.add_argument("--config", required=True, help="party.toml path")
+    check.add_argument("--timeout", type=float, default=5.0,
+                       help="seconds to wait for each party "
+                       "(default %(default)s)")
+    check.add_argument("--json", action="store_true", help="print JSON")
+    check.set_defaults(func=cmd_check)
 
     demo = sub.add_parser(
         "demo",

@@ -31,17 +31,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _dataset_entry(entry: Path | str | dict) -> dict:
+    """A dataset's config table: from a path, or a table with a path."""
+    if isinstance(entry, dict):
+        return {**entry, "path": str(Path(entry["path"]).resolve())}
+    return {"path": str(Path(entry).resolve())}
+
+
 class LocalCluster:
     """Daemons of several parties on this machine, one process each.
 
-    `datasets` maps each party id to its datasets ({name: file path}).
+    `datasets` maps each party id to its datasets ({name: file path}, or
+    {name: {"path": ..., "missing": ...}}). `max_epsilon` is every
+    dataset's cap, or a cap per party id.
     """
 
     def __init__(
         self,
         root: Path,
-        datasets: dict[str, dict[str, Path]],
-        max_epsilon: float = 10.0,
+        datasets: dict[str, dict[str, Path | dict]],
+        max_epsilon: float | dict[str, float] = 10.0,
         phase_timeout: float = 30.0,
         proof_workers: int = 1,
     ) -> None:
@@ -52,6 +61,11 @@ class LocalCluster:
         self.proof_workers = proof_workers
         self.processes: dict[str, subprocess.Popen] = {}
         self.ports: dict[str, int] = {}
+
+    def _cap(self, party_id: str) -> float:
+        if isinstance(self.max_epsilon, dict):
+            return self.max_epsilon[party_id]
+        return self.max_epsilon
 
     @property
     def party_ids(self) -> list[str]:
@@ -86,13 +100,13 @@ class LocalCluster:
                 phase_timeout=self.phase_timeout,
                 proof_workers=self.proof_workers,
                 datasets={
-                    name: {"path": str(Path(path).resolve())}
-                    for name, path in datasets.items()
+                    name: _dataset_entry(entry)
+                    for name, entry in datasets.items()
                 },
                 policy={
                     "initiators": ["*"],
                     "max_epsilon": {
-                        name: self.max_epsilon for name in datasets
+                        name: self._cap(party_id) for name in datasets
                     },
                 },
             )
