@@ -292,6 +292,23 @@ def cmd_job_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_job_result(args: argparse.Namespace) -> int:
+    from parties.export import write_csv, write_plot
+
+    job = _with_client(args.config, lambda c: c.job(args.job_id))
+    if job["state"] != "completed":
+        raise CliError(format_result(job))
+    if args.plot:
+        write_plot(job["result"], args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.csv:
+        write_csv(job["result"], args.csv)
+        print(f"wrote {args.csv}", file=sys.stderr)
+    print(json.dumps(job["result"], indent=2) if args.json
+          else format_result(job))
+    return 0
+
+
 def cmd_job_list(args: argparse.Namespace) -> int:
     jobs = _with_client(args.config, lambda c: c.jobs(args.limit))
     if args.json:
@@ -469,6 +486,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the job and its result as JSON only",
     )
     submit.set_defaults(func=cmd_job_submit)
+    result = job_sub.add_parser(
+        "result", help="show a job's result; plot it or export CSV",
+        description="Print a job's result, and optionally draw it as a "
+        "PNG with 95%% intervals or export it as CSV.")
+    result.add_argument("job_id")
+    result.add_argument("--config", required=True, help="party.toml path")
+    result.add_argument("--json", action="store_true", help="print JSON")
+    result.add_argument("--plot", metavar="FILE.png",
+                        help="draw the result to a PNG file")
+    result.add_argument("--csv", metavar="FILE.csv",
+                        help="write one row per released value")
+    result.set_defaults(func=cmd_job_result)
     show = job_sub.add_parser("show", help="show a job and its result")
     show.add_argument("job_id")
     show.add_argument("--config", required=True, help="party.toml path")
