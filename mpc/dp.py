@@ -64,6 +64,10 @@ _MAX_FFT_POINTS = 1 << 22
 # window of n coins has about 14 sqrt(n) entries (1.8 million at 2^34),
 # and sampling that many coins per element would take minutes anyway.
 _MAX_COINS = 1 << 34
+MAX_SAMPLED_COINS = 1 << 30
+"""Most binomial coins one party samples per element: 128 MiB of random
+bits, about half a second on a 2-core VM, which keeps a job's noise
+well within a phase deadline."""
 
 _POPCOUNT_BYTE = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
@@ -366,6 +370,13 @@ def plan_noise(
     coins += coins % 2
     while binomial_delta(honest * coins, sens, eps) > delta_mech:
         coins += 2
+    if coins > MAX_SAMPLED_COINS:
+        raise ValueError(
+            f"sensitivity={sens}, epsilon={eps:.6g} need {coins} binomial "
+            f"coins per party and element, more than {MAX_SAMPLED_COINS} "
+            "(2^30), whose random bits take seconds to draw; raise "
+            "epsilon, narrow the clip bounds, or use 'discrete_laplace'"
+        )
     return NoisePlan(
         mechanism, sens, eps, float(delta), m, t, coins, None,
         binomial_tail_bound(coins), n,

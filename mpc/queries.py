@@ -225,13 +225,16 @@ def noise_plans(spec: JobSpec) -> list[list[dp.NoisePlan | None]]:
         groups = sensitivities(query)
         sizes = [1, 1] if query.kind == "mean" else [query.num_elements]
         parts = len(groups)
-        plans.append([
-            _cached_plan(
-                spec.mechanism, sens, epsilon / parts, delta / parts,
-                spec.num_parties, spec.threshold, elements=size,
-            )
-            for sens, size in zip(groups, sizes)
-        ])
+        try:
+            plans.append([
+                _cached_plan(
+                    spec.mechanism, sens, epsilon / parts, delta / parts,
+                    spec.num_parties, spec.threshold, elements=size,
+                )
+                for sens, size in zip(groups, sizes)
+            ])
+        except ValueError as exc:
+            raise QueryError(f"query {query.name!r}: {exc}") from None
     return plans
 
 

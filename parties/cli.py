@@ -68,35 +68,42 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return out
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    from parties.certs import create_identity
-
-    directory = Path(args.dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    config_path = directory / "party.toml"
-    if config_path.exists():
-        raise CliError(f"{config_path} exists; choose another --dir")
-    key_path, cert_path = create_identity(args.party_id, directory)
-    datasets = {
-        name: {"path": path}
-        for name, path in _pairs(args.dataset, "--dataset").items()
-    }
+def _init_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate `mpc init` options before anything is written."""
+    try:
+        cfg.validate_party_id(args.party_id)
+        cfg.split_address(args.listen)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if not args.phase_timeout > 0:
+        raise CliError(
+            f"--phase-timeout must be > 0 seconds, got {args.phase_timeout}")
+    datasets: dict[str, dict] = {}
+    for value in args.dataset or []:
+        name, path = _pairs([value], "--dataset").popitem()
+        if name in datasets:
+            raise CliError(f"--dataset {name!r} is given twice")
+        datasets[name] = {"path": path, "missing": args.missing}
     caps = {}
     for name, value in _pairs(args.max_epsilon, "--max-epsilon").items():
+        if name not in datasets:
+            raise CliError(
+                f"--max-epsilon {name}={value}: no --dataset {name}=PATH")
         try:
             caps[name] = float(value)
         except ValueError:
+            caps[name] = -1.0
+        if not caps[name] >= 0:
             raise CliError(
-                f"--max-epsilon {name}={value}: not a number"
-            ) from None
+                f"--max-epsilon {name}={value}: must be a number >= 0")
+    if not args.default_max_epsilon >= 0:
+        raise CliError("--default-max-epsilon must be >= 0")
     for name in datasets:
         caps.setdefault(name, args.default_max_epsilon)
-    fields: dict[str, Any] = {
+    return {
         "party_id": args.party_id,
         "listen": args.listen,
         "state_dir": "state",
-        "key": key_path.name,
-        "certificate": cert_path.name,
         "deployment": args.deployment,
         "phase_timeout": args.phase_timeout,
         "datasets": datasets,
@@ -105,13 +112,26 @@ def cmd_init(args: argparse.Namespace) -> int:
             "max_epsilon": caps,
         },
     }
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from parties.certs import create_identity
+
+    fields = _init_fields(args)
+    directory = Path(args.dir)
+    config_path = directory / "party.toml"
+    if config_path.exists():
+        raise CliError(f"{config_path} exists; choose another --dir")
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = create_identity(args.party_id, directory)
+    fields.update(key=key_path.name, certificate=cert_path.name)
     cfg.write_party_config(config_path, **fields)
     print(f"created {key_path} (keep it private)")
     print(f"created {cert_path} (give it to the other parties)")
     print(f"created {config_path}")
     print(
         f"next: write the deployment file {directory / args.deployment} "
-        "with `mpc deployment`"
+        "with `mpc deployment`, then run `mpc check`"
     )
     return 0
 
@@ -310,15 +330,18 @@ def cmd_job_result(args: argparse.Namespace) -> int:
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        raise CliError(f"--limit must be at least 1, got {args.limit}")
     jobs = _with_client(args.config, lambda c: c.jobs(args.limit))
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0
+    print(f"{'job id':<32}  {'state':<9}  {'phase':<8}  {'initiator':<12}"
+          "  name / reason")
     for job in jobs:
-        print(
-            f"{job['job_id']}  {job['state']:<9}  {job['phase']:<8}  "
-            f"initiator {job['initiator']}  {job['reason']}"
-        )
+        name = (job.get("result") or {}).get("name", "")
+        print(f"{job['job_id']:<32}  {job['state']:<9}  {job['phase']:<8}"
+              f"  {job['initiator']:<12}  {job['reason'] or name}")
     return 0
 
 
@@ -413,6 +436,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=10.0,
         help="cap for datasets without --max-epsilon (default %(default)s)",
+    )
+    init.add_argument(
+        "--missing", choices=["drop", "reject"], default="drop",
+        help="what a missing or non-numeric value in a queried column does: "
+        "drop it (and count it) or reject the job (default %(default)s)",
     )
     init.add_argument(
         "--initiators",
@@ -569,6 +597,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`mpc job list | head`).
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

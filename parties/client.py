@@ -33,6 +33,10 @@ def _describe(exc: grpc.aio.AioRpcError, address: str) -> str:
         )
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return f"daemon at {address} did not answer in time"
+    if code in (grpc.StatusCode.INVALID_ARGUMENT,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.NOT_FOUND):
+        return exc.details() or code.name
     return f"{code.name}: {exc.details()}"
 
 

@@ -53,6 +53,12 @@ class ArrowSource:
         except DatasetError as exc:
             raise QueryError(exc.public_message) from None
         missing = int(np.isnan(values).sum())
+        if values.size and missing == values.size:
+            raise QueryError(
+                f"column {column!r} of dataset {dataset!r} has no numeric "
+                "value; use it in a histogram with categories or a text "
+                "filter, not as a number"
+            )
         if missing and self._config(dataset).missing == "reject":
             raise QueryError(
                 f"column {column!r} of dataset {dataset!r} has {missing} "

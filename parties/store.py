@@ -609,8 +609,8 @@ class Store:
             remaining = max(cap - used, 0.0)
             raise BudgetExceededError(
                 f"privacy budget of dataset {dataset!r} exceeded: job "
-                f"{job_id} requests {name} {amount!r}, but only "
-                f"{remaining!r} of the cap {cap!r} remains; lower the "
+                f"{job_id} requests {name} {amount:.6g}, but only "
+                f"{remaining:.6g} of the cap {cap:.6g} remains; lower the "
                 f"job's {name} or raise policy.max_{name} for {dataset!r}",
                 dataset,
                 amount,

@@ -28,6 +28,7 @@ that creates them: build them inside the loop that runs them.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import re
@@ -64,7 +65,9 @@ PROPOSE_DOMAIN = PROTOCOL_NAME + b"/peer/propose/v1"
 
 # A peer that was unreachable is dialled again after at most this long,
 # instead of gRPC's default of up to two minutes.
-_MAX_RECONNECT_BACKOFF_MS = 5_000
+_MAX_RECONNECT_BACKOFF_MS = 1_000
+UNAVAILABLE_RETRY_SECONDS = 3.0
+"""How long a call keeps retrying a peer that is UNAVAILABLE."""
 
 Deployment = Mapping[str, tuple[str, bytes]]
 
@@ -532,6 +535,8 @@ def make_channel(
     options = _message_size_options() + [
         ("grpc.ssl_target_name_override", party_id_expected),
         ("grpc.max_reconnect_backoff_ms", _MAX_RECONNECT_BACKOFF_MS),
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.min_reconnect_backoff_ms", 100),
     ]
     logger.debug(
         "opening channel to party %r at %s", party_id_expected, address
@@ -540,7 +545,39 @@ def make_channel(
 
 
 def _describe(error: grpc.aio.AioRpcError) -> str:
-    return f"{error.code().name}: {error.details()}"
+    text = f"{error.code().name}: {error.details()}"
+    if error.code() == grpc.StatusCode.UNAVAILABLE:
+        text += (" (the daemon is down or unreachable, or TLS failed "
+                 "because a deployment file pins another certificate; "
+                 "`mpc check` tells which)")
+    return text
+
+
+async def _call_with_retry(
+    method: Any, request: Any, timeout: float
+) -> Any:
+    """Call a unary RPC, retrying while the peer is UNAVAILABLE.
+
+    A peer that just restarted refuses connections for a moment, and a
+    channel in reconnect backoff fails at once; retrying for up to
+    UNAVAILABLE_RETRY_SECONDS (within `timeout`) rides over both. The
+    peer methods are idempotent: a repeated proposal gets the same reply
+    and a byte-identical repeated message is ignored.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    retry_until = loop.time() + min(timeout, UNAVAILABLE_RETRY_SECONDS)
+    pause = 0.1
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            return await method(request, timeout=max(remaining, 0.001))
+        except grpc.aio.AioRpcError as exc:
+            if (exc.code() != grpc.StatusCode.UNAVAILABLE
+                    or loop.time() + pause >= retry_until):
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 class GrpcTransport(Transport):
@@ -606,7 +643,7 @@ class GrpcTransport(Transport):
             signature=certs.sign(self._key, signed),
         )
         try:
-            await stub.Deliver(envelope, timeout=timeout)
+            await _call_with_retry(stub.Deliver, envelope, timeout)
         except grpc.aio.AioRpcError as exc:
             raise TransportError(recipient, _describe(exc)) from None
 
@@ -634,7 +671,8 @@ class GrpcTransport(Transport):
             signature=certs.sign(self._key, signed),
         )
         try:
-            response = await stub.Propose(request, timeout=timeout)
+            response = await _call_with_retry(stub.Propose, request,
+                                              timeout)
         except grpc.aio.AioRpcError as exc:
             raise TransportError(recipient, _describe(exc)) from None
         return ProposeReply(

@@ -36,7 +36,7 @@ CSV_TEXT = (
 )
 REPO = Path(__file__).resolve().parents[1]
 ADULT_CANDIDATES = (
-    REPO / "data" / "adult.csv.gz",
+    REPO / "parties" / "data" / "adult.csv.gz",
     REPO.parent / "shared" / "data" / "adult.csv.gz",
 )
 

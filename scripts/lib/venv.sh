@@ -8,7 +8,8 @@ find_python() {
     local candidate
     for candidate in python3.13 python3.12 python3.11 python3; do
         if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'
+            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+                2>/dev/null
         then
             echo "$candidate"
             return 0
