@@ -7,12 +7,14 @@ and it routes each message to its job. The same code runs over the
 in-memory transport and over gRPC.
 
 Each phase waits for one message from every peer until the job's phase
-deadline, measured on the event loop's monotonic clock. A message for a
-phase not reached yet is kept until that phase; a repeated message with
-the same body is ignored (replays after a restart are idempotent), and a
-second, different message for the same phase aborts the job naming its
-sender. An abort is sent to the peers, names its phase and, where known,
-the parties at fault.
+deadline, measured on the event loop's monotonic clock. A message for
+the next phase is kept until this party reaches it; a repeated message
+with the same body is ignored (replays after a restart are idempotent),
+and a second, different message for the same phase aborts the job naming
+its sender. So does a message that no honest peer could send yet: one
+for a later phase, for an unknown phase, or a start from a party other
+than the initiator. An abort is sent to the peers, names its phase and,
+where known, the parties at fault.
 
 With proofs off (semi-honest mode) only propose, share and reveal run.
 """
@@ -20,6 +22,7 @@ With proofs off (semi-honest mode) only propose, share and reveal run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import json
 import logging
@@ -59,6 +62,14 @@ PHASES = ("propose", "commit", "echo", "share", "verify", "reveal", "check")
 MESSAGE_PHASES = ("start", "commit", "echo", "share", "reveal", "abort")
 ABORT_SEND_TIMEOUT = 2.0
 MAX_RECORDS_LIMIT = 1 << 40
+FINISHED_JOBS_KEPT = 256
+
+# The last message phase that a party has sent in each of its phases.
+_MESSAGE_PHASE_OF = {
+    "propose": "start", "commit": "commit", "echo": "echo",
+    "share": "share", "verify": "share", "reveal": "reveal",
+    "check": "reveal",
+}
 
 RunCpu = Callable[..., Awaitable[Any]]
 
@@ -172,6 +183,14 @@ class Hooks:
         """Record an abort; release the budget unless revealed."""
 
 
+@dataclass(frozen=True)
+class FinishedJob:
+    """The record a party keeps of a job after it ends."""
+
+    outcome: JobOutcome
+    parties: frozenset[str]
+
+
 async def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run CPU work in the event loop's default thread pool."""
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -187,6 +206,36 @@ class Party:
         self.run_cpu = run_cpu
         self.transport: Transport | None = None
         self.jobs: dict[bytes, JobRun] = {}
+        """The jobs running now; a run leaves once its task is done."""
+        self.finished: collections.OrderedDict[bytes, FinishedJob] = (
+            collections.OrderedDict())
+        """The most recent finished jobs, oldest first, at most
+        `finished_limit`, so that a late or repeated message or proposal
+        for one of them is recognised."""
+        self.finished_limit = FINISHED_JOBS_KEPT
+
+    def _launch(self, run: JobRun) -> None:
+        """Run a job, and retire it from `jobs` when it ends."""
+        self.jobs[run.job_id] = run
+        run.task = asyncio.ensure_future(run.run())
+        run.task.add_done_callback(lambda _task: self._retire(run))
+
+    def _retire(self, run: JobRun) -> None:
+        if self.jobs.get(run.job_id) is run:
+            del self.jobs[run.job_id]
+        outcome = run.outcome or JobOutcome(
+            run.job_hex, "aborted", phase=run.phase,
+            reason="job task ended without an outcome")
+        self.finished[run.job_id] = FinishedJob(
+            outcome, frozenset(run.spec.parties))
+        self.finished.move_to_end(run.job_id)
+        while len(self.finished) > self.finished_limit:
+            self.finished.popitem(last=False)
+
+    def outcome(self, job_id: bytes) -> JobOutcome | None:
+        """Return a recently finished job's outcome, or None."""
+        finished = self.finished.get(job_id)
+        return finished.outcome if finished is not None else None
 
     # The initiator's side.
 
@@ -214,8 +263,7 @@ class Party:
         job_id = os.urandom(JOB_ID_BYTES)
         declaration = self.hooks.admit(job_id.hex(), spec)
         run = JobRun(self, job_id, spec, declaration)
-        self.jobs[job_id] = run
-        run.task = asyncio.ensure_future(run.run())
+        self._launch(run)
         return run
 
     # The Handler interface.
@@ -226,9 +274,17 @@ class Party:
             raise ValueError(f"job id must be {JOB_ID_BYTES} bytes")
         existing = self.jobs.get(job_id)
         if existing is not None:
-            if existing.spec_json != proposal.spec:
+            # A repeated proposal gets the same answer and is not
+            # admitted (nor its budget reserved) a second time.
+            if (existing.spec_json != proposal.spec
+                    or existing.spec.initiator != proposal.initiator):
                 raise ValueError("job id already used by another job")
             return existing.reply
+        finished = self.finished.get(job_id)
+        if finished is not None:
+            return ProposeReply(accepted=False, reason=(
+                f"job {job_id.hex()} already {finished.outcome.state} on "
+                f"party {self.party_id}; a job id is used once"))
         try:
             spec = spec_from_json(proposal.spec)
             if spec.initiator != proposal.initiator:
@@ -250,12 +306,19 @@ class Party:
         run.reply = ProposeReply(
             accepted=True, declaration=_canonical(declaration)
         )
-        self.jobs[job_id] = run
-        run.task = asyncio.ensure_future(run.run())
+        self._launch(run)
         return run.reply
 
     async def on_message(self, message: Message) -> None:
         run = self.jobs.get(message.job_id)
+        finished = self.finished.get(message.job_id)
+        if run is None and finished is not None:
+            if (message.sender not in finished.parties
+                    or message.sender == self.party_id):
+                raise ValueError(
+                    f"party {message.sender!r} is not a peer in job "
+                    f"{message.job_id.hex()}")
+            return  # The job is over; a late message changes nothing.
         if run is None:
             raise ValueError(
                 f"unknown job {message.job_id.hex()}: this party did not "
@@ -306,13 +369,12 @@ class JobRun:
             raise ValueError(
                 f"party {sender!r} is not a peer in job {self.job_hex}"
             )
-        if phase not in MESSAGE_PHASES:
-            raise ValueError(f"unknown phase {phase!r}")
-        if phase == "start" and sender != self.spec.initiator:
-            raise ValueError(f"only the initiator may start job "
-                             f"{self.job_hex}")
         if self.outcome is not None:
             return  # The job is over; a late message changes nothing.
+        problem = self._misplaced(sender, phase)
+        if problem:
+            self._fail(JobAborted(self.phase, problem, [sender]))
+            return
         if phase == "abort":
             if not self._abort.done():
                 self._abort.set_result((sender, message.body))
@@ -328,21 +390,55 @@ class JobRun:
                 "messages", [sender],
             ))
 
+    def _misplaced(self, sender: str, phase: str) -> str:
+        """Return why a message of `phase` from a peer cannot come from
+        an honest peer at this point of the job, or "" when it can.
+
+        A peer sends its message of a phase only after it has received
+        this party's message of the phase before, and this party sends
+        that message when it enters its phase. So an honest peer's message
+        is at most one message phase ahead of this party.
+        """
+        if phase == "abort":
+            return ""
+        if phase not in MESSAGE_PHASES:
+            return (f"party {sender} sent a message for unknown phase "
+                    f"{phase[:32]!r}")
+        if phase == "start" and sender != self.spec.initiator:
+            return (f"party {sender} sent a start message, but only the "
+                    f"initiator {self.spec.initiator} starts the job")
+        order = (["start", "commit", "echo", "share", "reveal"]
+                 if self.spec.proofs != "none"
+                 else ["start", "share", "reveal"])
+        if phase not in order:
+            return (f"party {sender} sent a {phase} message, which a job "
+                    "with proofs off does not have")
+        current = _MESSAGE_PHASE_OF.get(self.phase, order[-1])
+        reached = order.index(current) if current in order else len(order)
+        if order.index(phase) > reached + 1:
+            return (f"party {sender} sent a {phase} message while this "
+                    f"party is in phase {self.phase}; no honest party "
+                    "can be that far ahead")
+        return ""
+
     def _fail(self, error: JobAborted) -> None:
         if not self._abort.done():
             self._abort.set_result(error)
 
-    async def _collect(self, phase: str, senders: list[str]
-                       ) -> dict[str, bytes]:
+    async def _collect(self, phase: str, senders: list[str],
+                       timeout: float | None = None) -> dict[str, bytes]:
         """Wait for one message of `phase` from each sender.
 
-        Aborts at the phase deadline naming the parties that did not
-        answer, or at once when a peer reports an abort.
+        Aborts at the deadline (the phase timeout unless `timeout` says
+        otherwise) naming the parties that did not answer, or at once
+        when a peer reports an abort.
         """
         slots = {s: self._slot(phase, s) for s in senders}
         pending = set(slots.values())
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.spec.phase_timeout
+        if timeout is None:
+            timeout = self.spec.phase_timeout
+        deadline = loop.time() + timeout
         while pending:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -357,9 +453,9 @@ class JobRun:
         missing = [s for s, f in slots.items() if not f.done()]
         if missing:
             raise JobAborted(
-                phase,
+                "propose" if phase == "start" else phase,
                 f"no {phase} message from {', '.join(missing)} within "
-                f"{self.spec.phase_timeout:g} s",
+                f"{timeout:g} s",
                 missing,
             )
         return {s: f.result() for s, f in slots.items()}
@@ -488,6 +584,8 @@ class JobRun:
             verification = asyncio.ensure_future(
                 self._verify(statements, bundles)
             )
+            # A failed proof aborts at once, not after the share phase.
+            verification.add_done_callback(self._verified)
         else:
             blindings = None
         try:
@@ -504,11 +602,21 @@ class JobRun:
         totals = self._check(reveals, bundles if verified else None)
         self._complete(totals, plans, dropped, verified)
 
+    def _verified(self, verification: asyncio.Future) -> None:
+        if not verification.cancelled() and isinstance(
+                verification.exception(), JobAborted):
+            self._fail(verification.exception())
+
     async def _propose(self) -> dict[str, dict]:
         """Collect every party's declaration; the initiator then starts."""
         if not self.is_initiator:
-            body = (await self._collect("start", [self.spec.initiator]))[
-                self.spec.initiator]
+            # The initiator waits up to a phase timeout for the other
+            # parties' replies before it starts the job (or reports which
+            # party did not answer), so this wait allows for that too.
+            body = (await self._collect(
+                "start", [self.spec.initiator],
+                timeout=2 * self.spec.phase_timeout,
+            ))[self.spec.initiator]
             return self._check_start(body)
 
         proposal = Proposal(self.job_id, self.party.party_id,
@@ -671,7 +779,9 @@ class JobRun:
                    for p in self.spec.parties]
         await self._broadcast("echo", wire.encode_digests(digests))
         echoes = await self._collect("echo", self.peers)
-        culprits: set[str] = set()
+        own = self.party.party_id
+        proven: set[str] = set()
+        unclear: list[tuple[str, str]] = []
         for sender, body in echoes.items():
             try:
                 theirs = wire.decode_digests(body, len(digests))
@@ -680,18 +790,27 @@ class JobRun:
                                  f"echo: {exc}", [sender]) from None
             for party, mine, seen in zip(self.spec.parties, digests,
                                          theirs):
-                if mine != seen and party != self.party.party_id:
-                    # Party `party` sent different commitments to
-                    # different peers.
-                    culprits.add(party)
-                elif mine != seen:
-                    # This party sent one message to everyone, so the
-                    # sender of this echo misreports it.
-                    culprits.add(sender)
+                if mine == seen:
+                    continue
+                if party in (own, sender):
+                    # This party sent one commit message to everyone, and
+                    # the sender reports the digest of its own message. So
+                    # the sender's echo is false, or it equivocated.
+                    proven.add(sender)
+                else:
+                    unclear.append((sender, party))
+        # A mismatch on a third party's commit message means that party
+        # equivocated or the sender's echo is false. Blame the third party
+        # unless the sender is already proven at fault.
+        # NOTE: a sender that lies about one third party only gets that
+        # party named here, since the commit messages carry no signature
+        # this party could show to the others.
+        culprits = proven | {party for sender, party in unclear
+                             if sender not in proven}
         if culprits:
             raise JobAborted(
                 "echo", "parties received different commit messages "
-                "(equivocation)", sorted(culprits),
+                "(equivocation, or a false echo)", sorted(culprits),
             )
         self._leave()
 
@@ -763,6 +882,9 @@ class JobRun:
                 blinding_total = [(a + b) % Q for a, b in
                                   zip(blinding_total, blindings)]
 
+        # Nothing is revealed in a job that a peer or a check aborted.
+        if self._abort.done():
+            self._raise_abort()
         # The budget is spent once this party's noisy share leaves it.
         self.party.hooks.before_reveal(self.job_hex)
         self.revealed = True
@@ -856,16 +978,14 @@ async def run_in_memory(spec: JobSpec, hooks: dict[str, Hooks],
         party = Party(party_id, hooks[party_id], run_cpu)
         party.transport = network.attach(party_id, party)
         parties[party_id] = party
-    initiator = parties[spec.initiator]
-    first = await initiator.submit(spec)
-    outcomes = {spec.initiator: first}
+    started = parties[spec.initiator].start(spec)
+    outcomes = {spec.initiator: await started.task}
     for party_id, party in parties.items():
         if party_id == spec.initiator:
             continue
-        runs = list(party.jobs.values())
-        outcomes[party_id] = (
-            await runs[0].task if runs else JobOutcome(
-                "", "aborted", phase="propose",
-                reason="this party never received the job")
-        )
+        run = party.jobs.get(started.job_id)
+        outcome = await run.task if run else party.outcome(started.job_id)
+        outcomes[party_id] = outcome or JobOutcome(
+            started.job_hex, "aborted", phase="propose",
+            reason="this party never received the job")
     return outcomes

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
 import json
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,14 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
 
 from mpc import job as jobs
 from mpc.queries import QueryError, noise_plans
 from mpc.spec import JobSpec, SpecError, parse_spec
 from parties import config as cfg
-from parties.proto_gen import control_pb2, control_pb2_grpc
+from parties.proto_gen import control_pb2, control_pb2_grpc, peer_pb2
 from parties.source import ArrowSource
-from parties.store import BudgetExceededError, Store
+from parties.store import BudgetExceededError, JobExistsError, Store
 from parties.transport import (
     GrpcTransport,
     PinnedCertificates,
@@ -118,9 +123,23 @@ class DaemonHooks(jobs.Hooks):
         except (QueryError, ValueError, OSError) as exc:
             raise jobs.Rejected(f"party {party}: {exc}") from None
 
-        self.store.create_job(job_id, spec.initiator, spec.to_json())
         try:
-            self.store.reserve_budget(job_id, budget_charges(spec), policy)
+            charges = budget_charges(spec)
+        except ValueError as exc:
+            self._inputs.pop(job_id, None)
+            raise jobs.Rejected(f"party {party}: {exc}") from None
+        try:
+            self.store.create_job(job_id, spec.initiator, spec.to_json())
+        except JobExistsError:
+            # A proposal this party saw before, perhaps before a restart:
+            # admitting it again would reserve budget twice.
+            self._inputs.pop(job_id, None)
+            raise jobs.Rejected(
+                f"party {party} already has job {job_id}; a job id is "
+                "never admitted twice"
+            ) from None
+        try:
+            self.store.reserve_budget(job_id, charges, policy)
         except BudgetExceededError as exc:
             self._inputs.pop(job_id, None)
             self.store.abort_job(job_id, f"rejected: {exc}", [], "propose")
@@ -290,7 +309,11 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                 if event["state"] != "running":
                     return
         finally:
-            hooks.watchers[request.job_id].remove(queue)
+            queues = hooks.watchers.get(request.job_id, [])
+            if queue in queues:
+                queues.remove(queue)
+            if not queues:
+                hooks.watchers.pop(request.job_id, None)
 
     async def GetJob(self, request, context):
         await self._authorise(context)
@@ -323,6 +346,47 @@ def _final_event(record: Any) -> control_pb2.JobEvent:
         culprits=list(record.culprits or []),
         result_json=json.dumps(record.result) if record.result else "",
     )
+
+
+SERVICE_NAMES = (
+    peer_pb2.DESCRIPTOR.services_by_name["Peer"].full_name,
+    control_pb2.DESCRIPTOR.services_by_name["Control"].full_name,
+)
+
+
+def _add_services(server: grpc.aio.Server, control: ControlServicer,
+                  health: health_aio.HealthServicer) -> None:
+    """Add the control, health and reflection services to a server."""
+    control_pb2_grpc.add_ControlServicer_to_server(control, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"]
+         .full_name, reflection.SERVICE_NAME),
+        server,
+    )
+
+
+PR_SET_PDEATHSIG = 1  # From <linux/prctl.h>.
+
+
+def _end_with_daemon(daemon_pid: int) -> None:
+    """Make a proof worker end when its daemon ends, even by SIGKILL.
+
+    Without this, a daemon killed with SIGKILL (or by the out-of-memory
+    killer) leaves its workers running until someone kills them. Linux
+    sends the signal when the thread that started the worker ends. A
+    pool without max_tasks_per_child starts its workers in `submit`, so
+    from the event loop's thread, which lives as long as the daemon.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            log.warning("cannot tie proof worker %d to its daemon",
+                        os.getpid())
+    if os.getppid() != daemon_pid:
+        os._exit(1)  # The daemon ended before the line above ran.
 
 
 def _warm_up() -> int:
@@ -386,6 +450,8 @@ async def start_daemon(config_path: str | Path) -> Daemon:
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=config.proof_workers,
         mp_context=multiprocessing.get_context("spawn"),
+        initializer=_end_with_daemon,
+        initargs=(os.getpid(),),
     )
     loop = asyncio.get_running_loop()
     warm = [
@@ -401,16 +467,18 @@ async def start_daemon(config_path: str | Path) -> Daemon:
     transport = GrpcTransport(config.party_id, key_pem, cert_pem, peers)
     party.transport = transport
     control = ControlServicer(None)
+    health = health_aio.HealthServicer()
     server, port = build_server(
         config.party_id, key_pem, cert_pem, peers, config.listen, party,
-        extra_servicers=lambda srv: control_pb2_grpc
-        .add_ControlServicer_to_server(control, srv),
+        extra_servicers=lambda srv: _add_services(srv, control, health),
     )
     daemon = Daemon(config, deployment, store, hooks, party, transport,
                     server, port, pool, PinnedCertificates(peers))
     control.daemon = daemon
     await server.start()
     await asyncio.gather(*warm)
+    for service in ("", *SERVICE_NAMES):
+        await health.set(service, health_pb2.HealthCheckResponse.SERVING)
     info = {
         "party_id": config.party_id,
         "pid": os.getpid(),
