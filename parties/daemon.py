@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import fcntl
 import ctypes
 import json
 import logging
@@ -411,6 +412,8 @@ class Daemon:
     port: int
     pool: concurrent.futures.ProcessPoolExecutor
     pinned: PinnedCertificates
+    lock: Any = None
+    """The open lock file of the state directory."""
 
     async def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
         """Abort running jobs, stop serving and close the store."""
@@ -427,6 +430,34 @@ class Daemon:
         await self.transport.close()
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
+        if self.lock is not None:
+            self.lock.close()
+
+
+LOCK_FILE = "daemon.lock"
+
+
+def _lock_state_dir(state_dir: Path) -> Any:
+    """Lock the state directory for this daemon, or raise RuntimeError.
+
+    A second daemon on the same config must fail before it touches the
+    store, because its recovery would mark the running daemon's jobs
+    aborted and release their budget. The lock is released when the
+    process exits, however it exits.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(state_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        info = state_dir / DAEMON_INFO_FILE
+        owner = info.read_text() if info.exists() else "unknown"
+        raise RuntimeError(
+            f"another daemon is already serving state directory "
+            f"{state_dir} ({owner}); stop it first"
+        ) from None
+    return handle
 
 
 async def start_daemon(config_path: str | Path) -> Daemon:
@@ -434,6 +465,7 @@ async def start_daemon(config_path: str | Path) -> Daemon:
     config = cfg.load_party_config(config_path)
     deployment = cfg.load_deployment(config.deployment_path)
     deployment.peer(config.party_id)
+    lock = _lock_state_dir(config.state_dir)
     store = Store(config.state_dir)
     for job_id in store.recover():
         log.warning(
@@ -473,7 +505,7 @@ async def start_daemon(config_path: str | Path) -> Daemon:
         extra_servicers=lambda srv: _add_services(srv, control, health),
     )
     daemon = Daemon(config, deployment, store, hooks, party, transport,
-                    server, port, pool, PinnedCertificates(peers))
+                    server, port, pool, PinnedCertificates(peers), lock)
     control.daemon = daemon
     await server.start()
     await asyncio.gather(*warm)

@@ -244,3 +244,13 @@ def test_killed_party_aborts_job_and_others_continue(cluster, tmp_path):
     assert carol_job["state"] == "aborted"
     again = submit(cluster, JOB_FILE, tmp_path)
     assert again["state"] == "completed", again["reason"]
+
+
+def test_second_daemon_on_same_config_refused(cluster, tmp_path):
+    second = mpc("serve", "--config", str(cluster.config_path("alice")),
+                 timeout=60)
+
+    assert second.returncode != 0
+    assert "already serving" in second.stderr
+    job = submit(cluster, JOB_FILE, tmp_path)
+    assert job["state"] == "completed", job["reason"]
