@@ -516,8 +516,8 @@ class JobRun:
     def _enter(self, phase: str, detail: str = "") -> None:
         self.phase = phase
         self._phase_started = time.monotonic()
-        log.info("job %s phase %s%s", self.job_hex, phase,
-                 f": {detail}" if detail else "")
+        log.info("job %s phase %s with peers %s%s", self.job_hex, phase,
+                 ", ".join(self.peers), f": {detail}" if detail else "")
         self.party.hooks.phase(self.job_hex, phase, detail)
 
     def _leave(self) -> None:

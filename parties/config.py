@@ -41,7 +41,7 @@ DEFAULT_PHASE_TIMEOUT = 30.0
 DEFAULT_MAX_DELTA = 1e-5
 LOG_FORMATS = ("text", "json")
 MISSING_MODES = ("drop", "reject")
-DATASET_FORMATS = ("csv", "parquet")
+DATASET_FORMATS = ("csv", "parquet", "npy")
 ANY_INITIATOR = "*"
 
 _DATASET_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -59,6 +59,7 @@ _PARTY_KEYS = (
     "phase_timeout",
     "proof_workers",
     "log_format",
+    "metrics_listen",
     "datasets",
     "policy",
 )
@@ -127,7 +128,7 @@ class DatasetConfig:
     name: str
     path: Path
     format: str
-    """`csv` (plain or gzip-compressed) or `parquet`."""
+    """`csv` (plain or gzip-compressed), `parquet` or `npy`."""
     missing: str
     """`drop` (drop and count missing values) or `reject` (reject the job)."""
 
@@ -207,6 +208,8 @@ class PartyConfig:
     policy: Policy
     source: Path
     """The configuration file this was loaded from."""
+    metrics_listen: str = ""
+    """host:port of the Prometheus endpoint; empty when it is off."""
 
 
 class _Table:
@@ -476,6 +479,12 @@ def load_party_config(path: str | os.PathLike[str]) -> PartyConfig:
             "proof_workers", "it must be a whole number of at least 1"
         )
     log_format = root.choice("log_format", LOG_FORMATS, "text")
+    metrics_listen = root.get("metrics_listen", "")
+    if metrics_listen:
+        try:
+            split_address(metrics_listen)
+        except (TypeError, ValueError) as exc:
+            raise root.error("metrics_listen", str(exc)) from None
 
     # Step 2: the deployment must list this party with this certificate.
     deployment_path = root.path("deployment")
@@ -511,6 +520,7 @@ def load_party_config(path: str | os.PathLike[str]) -> PartyConfig:
         datasets=datasets,
         policy=policy,
         source=source,
+        metrics_listen=metrics_listen,
     )
 
 
@@ -596,10 +606,12 @@ def _infer_format(path: Path, entry: _Table) -> str:
         return "csv"
     if lower.endswith((".parquet", ".pq")):
         return "parquet"
+    if lower.endswith(".npy"):
+        return "npy"
     raise entry.error(
         "path",
-        "the format cannot be inferred from the file name (.csv, .csv.gz "
-        'or .parquet); set format = "csv" or "parquet"',
+        "the format cannot be inferred from the file name (.csv, .csv.gz, "
+        '.parquet or .npy); set format = "csv", "parquet" or "npy"',
     )
 
 

@@ -35,6 +35,7 @@ from mpc.queries import QueryError, noise_plans
 from mpc.spec import JobSpec, SpecError, parse_spec
 from parties import config as cfg
 from parties.proto_gen import control_pb2, control_pb2_grpc, peer_pb2
+from parties.metrics import CountingHandler, CountingTransport, DaemonMetrics
 from parties.source import ArrowSource
 from parties.store import BudgetExceededError, JobExistsError, Store
 from parties.transport import (
@@ -81,6 +82,24 @@ class DaemonHooks(jobs.Hooks):
         self.watchers: dict[str, list[asyncio.Queue]] = {}
         self._inputs: dict[str, tuple[list[int], dict[str, int]]] = {}
         self._started: dict[str, float] = {}
+        self.metrics: DaemonMetrics | None = None
+        self._phase_at: dict[str, tuple[str, float]] = {}
+
+    def _observe_phase(self, job_id: str, next_phase: str | None) -> None:
+        """Record the time spent in a job's current phase, if any."""
+        now = time.monotonic()
+        previous = self._phase_at.pop(job_id, None)
+        if previous is not None and self.metrics is not None:
+            self.metrics.phase_seconds.labels(phase=previous[0]).observe(
+                now - previous[1])
+        if next_phase is not None:
+            self._phase_at[job_id] = (next_phase, now)
+
+    def _job_ended(self, job_id: str, outcome: str) -> None:
+        self._observe_phase(job_id, None)
+        if self.metrics is not None:
+            self.metrics.jobs.labels(outcome=outcome).inc()
+            self.metrics.update_budget(self.store.budget(self.config.policy))
 
     def admit(self, job_id: str, spec: JobSpec) -> dict:
         party = self.config.party_id
@@ -165,6 +184,7 @@ class DaemonHooks(jobs.Hooks):
         return time.monotonic() - started if started else 0.0
 
     def phase(self, job_id: str, phase: str, detail: str = "") -> None:
+        self._observe_phase(job_id, phase)
         self.store.record_phase(job_id, phase, detail)
         self._notify(
             job_id, {"phase": phase, "state": "running", "detail": detail}
@@ -176,6 +196,7 @@ class DaemonHooks(jobs.Hooks):
     def completed(self, job_id: str, result: dict) -> None:
         result = dict(result, elapsed_seconds=round(self._elapsed(job_id), 3))
         self.store.complete_job(job_id, result)
+        self._job_ended(job_id, "completed")
         log.info("job %s completed in %.2f s", job_id, self._elapsed(job_id))
         self._notify(
             job_id, {"phase": "done", "state": "completed", "result": result}
@@ -194,6 +215,10 @@ class DaemonHooks(jobs.Hooks):
         self.store.abort_job(job_id, reason, culprits, phase)
         if not revealed:
             self.store.release_budget(job_id)
+        self._job_ended(job_id, "aborted")
+        if self.metrics is not None and phase == "verify":
+            for culprit in culprits:
+                self.metrics.proof_failures.labels(peer=culprit).inc()
         self._notify(
             job_id,
             {
@@ -498,10 +523,22 @@ async def start_daemon(config_path: str | Path) -> Daemon:
     party = jobs.Party(config.party_id, hooks, run_cpu)
     transport = GrpcTransport(config.party_id, key_pem, cert_pem, peers)
     party.transport = transport
+    handler: Any = party
+    bound = 0
+    if config.metrics_listen:
+        metrics = DaemonMetrics(config.party_id)
+        hooks.metrics = metrics
+        metrics.update_budget(store.budget(config.policy))
+        party.transport = CountingTransport(transport, metrics)
+        handler = CountingHandler(party, metrics)
+        host, metrics_port = cfg.split_address(config.metrics_listen)
+        bound = metrics.serve(host.strip("[]"), metrics_port)
+        log.info("party %s serves Prometheus metrics on %s:%d",
+                 config.party_id, host, bound)
     control = ControlServicer(None)
     health = health_aio.HealthServicer()
     server, port = build_server(
-        config.party_id, key_pem, cert_pem, peers, config.listen, party,
+        config.party_id, key_pem, cert_pem, peers, config.listen, handler,
         extra_servicers=lambda srv: _add_services(srv, control, health),
     )
     daemon = Daemon(config, deployment, store, hooks, party, transport,
@@ -516,6 +553,7 @@ async def start_daemon(config_path: str | Path) -> Daemon:
         "pid": os.getpid(),
         "port": port,
         "listen": config.listen,
+        "metrics_port": bound,
     }
     (config.state_dir / DAEMON_INFO_FILE).write_text(json.dumps(info))
     log.info(

@@ -18,6 +18,14 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import generate_latest
 
+from mpc.transport import (
+    Handler,
+    Message,
+    Proposal,
+    ProposeReply,
+    Transport,
+)
+
 PHASE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -75,3 +83,42 @@ class DaemonMetrics:
     def render(self) -> bytes:
         """Return the metrics in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+class CountingTransport(Transport):
+    """A transport that counts the bytes it sends to each peer."""
+
+    def __init__(self, inner: Transport, metrics: DaemonMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.party_id = inner.party_id
+
+    async def send(self, recipient: str, message: Message,
+                   timeout: float) -> None:
+        self.metrics.bytes_sent.labels(peer=recipient).inc(
+            len(message.body))
+        await self.inner.send(recipient, message, timeout)
+
+    async def propose(self, recipient: str, proposal: Proposal,
+                      timeout: float) -> ProposeReply:
+        self.metrics.bytes_sent.labels(peer=recipient).inc(
+            len(proposal.spec))
+        return await self.inner.propose(recipient, proposal, timeout)
+
+
+class CountingHandler:
+    """A handler that counts the bytes each peer sends, then delegates."""
+
+    def __init__(self, inner: Handler, metrics: DaemonMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+
+    async def on_propose(self, proposal: Proposal) -> ProposeReply:
+        self.metrics.bytes_received.labels(peer=proposal.initiator).inc(
+            len(proposal.spec))
+        return await self.inner.on_propose(proposal)
+
+    async def on_message(self, message: Message) -> None:
+        self.metrics.bytes_received.labels(peer=message.sender).inc(
+            len(message.body))
+        await self.inner.on_message(message)
