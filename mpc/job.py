@@ -196,6 +196,21 @@ async def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+def sample_noise_vector(
+        draws: list[tuple[dp.NoisePlan | None, int]]) -> list[int]:
+    """Sample one party's noise for each (plan, element count) in order.
+
+    A missing plan (a job without noise) gives zeros.
+    """
+    noise: list[int] = []
+    for plan, size in draws:
+        if plan is None:
+            noise.extend([0] * size)
+        else:
+            noise.extend(int(e) for e in dp.sample_noise(plan, size))
+    return noise
+
+
 class Party:
     """One party's runtime: the Handler of its transport."""
 
@@ -575,7 +590,7 @@ class JobRun:
         verified = self.spec.proofs != "none"
 
         values, dropped = self._inputs()
-        noise, noise_blindings = self._noise(plans)
+        noise, noise_blindings = await self._noise(plans)
         if verified:
             blindings = [random_scalar() for _ in values]
             bundles = await self._commit(statements, values, blindings,
@@ -724,16 +739,15 @@ class JobRun:
                 f"input: {exc}", [self.party.party_id],
             ) from None
 
-    def _noise(self, plans: list[list[dp.NoisePlan | None]]
-               ) -> tuple[list[int], list[int]]:
-        noise: list[int] = []
+    async def _noise(self, plans: list[list[dp.NoisePlan | None]]
+                     ) -> tuple[list[int], list[int]]:
+        # Sampling up to 2^30 coins per element takes most of a second,
+        # so it runs with the proofs, off the event loop.
+        draws = []
         for query, groups in zip(self.spec.queries, plans):
             sizes = [1, 1] if query.kind == "mean" else [query.num_elements]
-            for plan, size in zip(groups, sizes):
-                if plan is None:
-                    noise.extend([0] * size)
-                else:
-                    noise.extend(int(e) for e in dp.sample_noise(plan, size))
+            draws.extend(zip(groups, sizes))
+        noise = await self.party.run_cpu(sample_noise_vector, draws)
         return noise, [random_scalar() for _ in noise]
 
     def _context(self, party_id: str) -> ProofContext:
