@@ -2,8 +2,8 @@
 
 For every party in the deployment file, the check opens a mutual-TLS
 channel that trusts only that party's pinned certificate and calls the
-gRPC health service. A SERVING answer proves three things: the address
-is reachable, the daemon there holds the key of the pinned certificate,
+gRPC health service. A SERVING response proves three things: the address
+is reachable, the daemon there has the private key of the pinned certificate,
 and that daemon accepts this party's certificate.
 """
 

@@ -21,7 +21,7 @@ DEFAULT_TIMEOUT = 10.0
 
 
 class ControlError(RuntimeError):
-    """A control call that the daemon rejected or could not answer."""
+    """A control call that the daemon rejected or did not respond to."""
 
 
 def _describe(exc: grpc.aio.AioRpcError, address: str) -> str:
