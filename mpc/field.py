@@ -85,7 +85,8 @@ def decode_signed(elements: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_fixed(values: Iterable[float] | np.ndarray, scale: int) -> np.ndarray:
+def encode_fixed(values: Iterable[float] | np.ndarray,
+                 scale: int) -> np.ndarray:
     """Encode real values with `scale` decimal digits: round(v * 10^scale).
 
     Raises ValueError for NaN or infinity and FieldOverflowError for a

@@ -116,7 +116,8 @@ def _run(root: Path, json_output: bool, started: float) -> int:
          f"alice, bob and carol ({sizes}) in {root}", json_output)
 
     cluster = LocalCluster(root / "parties",
-                           {p: {"adult": path} for p, (path, _) in parts.items()},
+                           {p: {"adult": path}
+                            for p, (path, _) in parts.items()},
                            proof_workers=1)
     cluster.setup()
     try:
@@ -149,7 +150,8 @@ def _run(root: Path, json_output: bool, started: float) -> int:
     print(f"privacy: epsilon {result['epsilon']:g}, delta "
           f"{result['delta']:g}, binomial noise from each party")
     print()
-    for line in format_query_rows(result["queries"], exact, result["verified"]):
+    rows = format_query_rows(result["queries"], exact, result["verified"])
+    for line in rows:
         print(line)
     print()
     print(f"finished in {elapsed:.1f} s")
