@@ -884,12 +884,15 @@ def sample_noise(plan: NoisePlan, size: int) -> list[int]:
     plan.tail_bound. Values outside are rejected and drawn again, which
     happens with probability at most 2^-40 per value.
 
-    Pre: size >= 0. Post: `size` ints, each in [-T, T].
+    Pre: size >= 0. Post: `size` ints, each in [-T, T]. A plan of a
+    mechanism registered in `mpc.mechanisms` draws with its own `sample`.
     """
     count = _require_int("size", size, 0)
     bound = plan.tail_bound
 
     def draw(k: int) -> list[int]:
+        if not isinstance(plan, NoisePlan):
+            return [int(v) for v in plan.sample(k)]
         if plan.mechanism == "binomial":
             return [int(v) for v in sample_binomial(plan.coins_per_party, k)]
         assert plan.scale is not None

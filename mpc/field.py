@@ -121,18 +121,24 @@ def check_elements(elements: np.ndarray) -> np.ndarray:
     return arr
 
 
+def _reduce_once(s: np.ndarray) -> np.ndarray:
+    """Reduce values in [0, 2p) to [0, p), in place.
+
+    For s >= p, s - p is the smaller; for s < p, s - p wraps around to
+    at least 2^64 - p > s. So the minimum is s mod p, with no mask.
+    """
+    np.minimum(s, s - np.uint64(P), out=s)
+    return s
+
+
 def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Add reduced vectors mod p."""
-    s = a + b
-    s[s >= np.uint64(P)] -= np.uint64(P)
-    return s
+    return _reduce_once(a + b)
 
 
 def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Subtract reduced vectors mod p."""
-    d = a + (np.uint64(P) - b)
-    d[d >= np.uint64(P)] -= np.uint64(P)
-    return d
+    return _reduce_once(a + (np.uint64(P) - b))
 
 
 def neg(a: np.ndarray) -> np.ndarray:

@@ -65,6 +65,8 @@ class Point:
         scalar %= Q
         if scalar == 0 or self._key is None:
             return IDENTITY
+        if scalar == 1:
+            return self  # Points are immutable; 1*P costs nothing.
         return Point(self._key.multiply(scalar.to_bytes(32, "big")))
 
     __rmul__ = __mul__

@@ -16,7 +16,11 @@ for a later phase, for an unknown phase, or a start from a party other
 than the initiator. An abort is sent to the peers, names its phase and,
 where known, the parties at fault.
 
-With proofs off (semi-honest mode) only propose, share and reveal run.
+With proofs off (semi-honest mode) only propose, share and reveal run,
+on numpy arrays (`mpc.fastpath`): each share and reveal is folded into a
+running sum as it arrives, so a party keeps one vector, not one per peer.
+With proofs on and more than one CPU worker, bundles are made and
+verified in chunks of elements on all workers (`mpc.parallel`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from mpc import dp
+from mpc import dp, fastpath, parallel
 from mpc import field as fp
 from mpc import queries as qry
 from mpc import sharing, wire
@@ -53,6 +57,7 @@ from mpc.validity import (
     CommitBundle,
     InputStatement,
     make_commit_bundle,
+    unmet_group,
     verify_commit_bundle,
 )
 
@@ -61,6 +66,8 @@ log = logging.getLogger(__name__)
 PHASES = ("propose", "commit", "echo", "share", "verify", "reveal", "check")
 MESSAGE_PHASES = ("start", "commit", "echo", "share", "reveal", "abort")
 ABORT_SEND_TIMEOUT = 2.0
+MAX_REASON_CHARS = 1000
+"""Longest rejection reason sent to a peer or logged."""
 MAX_RECORDS_LIMIT = 1 << 40
 FINISHED_JOBS_KEPT = 256
 
@@ -150,24 +157,18 @@ class Hooks:
         Raises ValueError (or QueryError) when the data cannot serve the
         job; the job then aborts naming this party.
         """
-        values: list[int] = []
-        dropped: dict[str, int] = {}
-        for query in spec.queries:
-            if query.kind == "vector":
-                vector = self.vectors.get(query.name)
-                if vector is None or len(vector) != query.length:
-                    raise qry.QueryError(
-                        f"no input vector of length {query.length} for "
-                        f"query {query.name!r}"
-                    )
-                values.extend(int(v) for v in vector)
-                continue
-            if self.source is None:
-                raise qry.QueryError(f"dataset {query.dataset!r} not found")
-            elements, lost = qry.local_aggregate(query, self.source)
-            values.extend(elements)
-            dropped[query.name] = lost
-        return values, dropped
+        values, dropped = self.input_array(job_id, spec)
+        return values.tolist(), dropped
+
+    def input_array(self, job_id: str, spec: JobSpec
+                    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Return this party's input vector as an int64 array, and the
+        dropped-record counts, with no Python loop over vector elements.
+
+        A vector query reads its dataset column, one row per element, or
+        takes `vectors[query.name]`. Raises as `inputs` does.
+        """
+        return fastpath.input_array(spec, self.source, self.vectors)
 
     def phase(self, job_id: str, phase: str, detail: str = "") -> None:
         """Record that a job entered a phase."""
@@ -196,6 +197,18 @@ async def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+def load_peer_json(body: bytes) -> Any:
+    """Parse JSON from a peer, raising ValueError for anything invalid.
+
+    Deep nesting raises RecursionError and an over-long integer a
+    ValueError inside json; both must end as a clean rejection.
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
 def sample_noise_vector(
         draws: list[tuple[dp.NoisePlan | None, int]]) -> list[int]:
     """Sample one party's noise for each (plan, element count) in order.
@@ -220,6 +233,9 @@ class Party:
         self.hooks = hooks
         self.run_cpu = run_cpu
         self.transport: Transport | None = None
+        self.cpu_workers = 1
+        """Processes behind `run_cpu`; above 1, a bundle is proven and
+        verified in that many chunks at once."""
         self.jobs: dict[bytes, JobRun] = {}
         """The jobs running now; a run leaves once its task is done."""
         self.finished: collections.OrderedDict[bytes, FinishedJob] = (
@@ -314,9 +330,10 @@ class Party:
                 )
             declaration = self.hooks.admit(job_id.hex(), spec)
         except (Rejected, SpecError) as exc:
+            reason = str(exc)[:MAX_REASON_CHARS]
             log.info("job %s from %s rejected: %s", job_id.hex(),
-                     proposal.initiator, exc)
-            return ProposeReply(accepted=False, reason=str(exc))
+                     proposal.initiator, reason)
+            return ProposeReply(accepted=False, reason=reason)
         run = JobRun(self, job_id, spec, declaration)
         run.reply = ProposeReply(
             accepted=True, declaration=_canonical(declaration)
@@ -368,6 +385,16 @@ class JobRun:
         self._slots: dict[tuple[str, str], asyncio.Future] = {}
         self._abort = asyncio.get_running_loop().create_future()
         self._bytes_in = 0
+        self.traffic: dict[str, dict[str, int]] = {"sent": {},
+                                                   "received": {}}
+        """Message body bytes by direction and message phase."""
+        # With proofs off, shares and reveals are folded into running
+        # sums on arrival (`mpc.fastpath`); a fold returns what the slot
+        # keeps in the body's place.
+        self.array_round = fastpath.ArrayRound(
+            party.party_id, spec.parties, spec.num_elements,
+        ) if spec.proofs == "none" else None
+        self.folds = self.array_round.folds if self.array_round else {}
 
     # Incoming messages.
 
@@ -397,7 +424,19 @@ class JobRun:
         slot = self._slot(phase, sender)
         if not slot.done():
             self._bytes_in += len(message.body)
-            slot.set_result(message.body)
+            received = self.traffic["received"]
+            received[phase] = received.get(phase, 0) + len(message.body)
+            body = message.body
+            fold = self.folds.get(phase)
+            if fold is not None:
+                try:
+                    body = fold(sender, body)
+                except ValueError as exc:
+                    self._fail(JobAborted(
+                        phase, f"party {sender} sent a malformed {phase}: "
+                        f"{exc}", [sender]))
+                    return
+            slot.set_result(body)
             return
         if slot.result() != message.body:
             self._fail(JobAborted(
@@ -481,7 +520,7 @@ class JobRun:
             raise value
         sender, body = value
         try:
-            info = json.loads(body)
+            info = load_peer_json(body)
             phase = str(info.get("phase", self.phase))[:32]
             reason = str(info.get("reason", ""))[:500]
             culprits = [c for c in info.get("culprits", [])
@@ -498,6 +537,8 @@ class JobRun:
         transport = self.party.transport
         assert transport is not None
         message = Message(self.job_id, self.party.party_id, phase, body)
+        sent = self.traffic["sent"]
+        sent[phase] = sent.get(phase, 0) + len(body)
         try:
             await transport.send(recipient, message,
                                  self.spec.phase_timeout)
@@ -588,6 +629,9 @@ class JobRun:
         statements, plans = self._statements(declarations)
         self._leave()
         verified = self.spec.proofs != "none"
+        if not verified:
+            await fastpath.run_semi_honest(self, plans)
+            return
 
         values, dropped = self._inputs()
         noise, noise_blindings = await self._noise(plans)
@@ -672,7 +716,7 @@ class JobRun:
         return ordered
 
     def _parse_declaration(self, data: bytes | dict) -> dict:
-        info = json.loads(data) if isinstance(data, bytes) else data
+        info = load_peer_json(data) if isinstance(data, bytes) else data
         if not isinstance(info, dict):
             raise ValueError("declaration is not an object")
         bounds = info.get("max_records")
@@ -694,7 +738,7 @@ class JobRun:
     def _check_start(self, body: bytes) -> dict[str, dict]:
         initiator = self.spec.initiator
         try:
-            info = json.loads(body)
+            info = load_peer_json(body)
             raw = info["declarations"]
             if list(raw) != list(self.spec.parties):
                 raise ValueError("declarations do not list the parties "
@@ -716,6 +760,17 @@ class JobRun:
                     ) -> tuple[dict[str, InputStatement],
                                list[list[dp.NoisePlan | None]]]:
         plans = qry.noise_plans(self.spec)
+        if self.spec.proofs == "none":
+            # No statements to prove: check the field fit per query, so
+            # a vector of 10^7 elements costs no loop over its elements.
+            try:
+                qry.check_field_fit_queries(
+                    self.spec, {p: declarations[p]["max_records"]
+                                for p in self.spec.parties}, plans)
+            except qry.QueryError as exc:
+                raise JobAborted("propose", str(exc)) from None
+            self.plans = plans
+            return {}, plans
         per_element = qry.element_noise_plans(self.spec, plans)
         try:
             statements = {
@@ -763,10 +818,17 @@ class JobRun:
         own = self.party.party_id
         statement = statements[own]
         self._check_own_input(statement, values)
-        bundle = await self.party.run_cpu(
-            make_commit_bundle, self._context(own), statement, values,
-            blindings, noise, noise_blindings,
-        )
+        if self.party.cpu_workers > 1:
+            bundle = await parallel.make_bundle(
+                self.party.run_cpu, self.party.cpu_workers,
+                self._context(own), statement, values, blindings, noise,
+                noise_blindings,
+            )
+        else:
+            bundle = await self.party.run_cpu(
+                make_commit_bundle, self._context(own), statement, values,
+                blindings, noise, noise_blindings,
+            )
         await self._broadcast("commit", bundle)
         bundles = await self._collect("commit", self.peers)
         bundles[own] = bundle
@@ -775,7 +837,8 @@ class JobRun:
 
     def _check_own_input(self, statement: InputStatement,
                          values: list[int]) -> None:
-        """Abort, naming this party, when its input breaks its bounds."""
+        """Abort, naming this party, when its input breaks its bounds or
+        a group constraint of its statement."""
         own = self.party.party_id
         for k, (value, bound) in enumerate(zip(values, statement.bounds)):
             if not bound.lo <= value <= bound.hi:
@@ -785,6 +848,10 @@ class JobRun:
                     f"declared range [{bound.lo}, {bound.hi}]",
                     [own],
                 )
+        problem = unmet_group(statement, values)
+        if problem:
+            raise JobAborted("commit", f"party {own}'s input breaks its "
+                             f"statement: {problem}", [own])
 
     async def _echo(self, bundles: dict[str, bytes]) -> None:
         """Check that every party received the same commit messages."""
@@ -832,10 +899,18 @@ class JobRun:
                       bundles: dict[str, bytes]) -> None:
         async def check(peer: str) -> tuple[str, str]:
             try:
-                decoded = await self.party.run_cpu(
-                    verify_commit_bundle, self._context(peer),
-                    statements[peer], bundles[peer],
-                )
+                if self.party.cpu_workers > 1:
+                    # Each bundle in chunks of elements on every worker.
+                    decoded = await parallel.verify_bundle(
+                        self.party.run_cpu, self.party.cpu_workers,
+                        self._context(peer), statements[peer],
+                        bundles[peer],
+                    )
+                else:
+                    decoded = await self.party.run_cpu(
+                        verify_commit_bundle, self._context(peer),
+                        statements[peer], bundles[peer],
+                    )
                 self.decoded[peer] = decoded
                 return peer, ""
             except ProofError as exc:
@@ -843,8 +918,9 @@ class JobRun:
 
         self.decoded: dict[str, CommitBundle] = {}
         own = self.party.party_id
-        self.decoded[own] = CommitBundle.decode(bundles[own],
-                                                statements[own])
+        # Only the commitments of this party's own bundle are needed.
+        self.decoded[own] = parallel.commitments_of(bundles[own],
+                                                    statements[own])
         results = await asyncio.gather(*map(check, self.peers))
         failed = {peer: reason for peer, reason in results if reason}
         if failed:
@@ -967,6 +1043,7 @@ class JobRun:
             "verified": verified,
             "queries": qry.decode_results(self.spec, totals, plans),
             "timings": self.timings,
+            "traffic": self.traffic,
             "local": {"party": self.party.party_id, "dropped": dropped},
         }
         self.outcome = JobOutcome(self.job_hex, "completed", result=result,

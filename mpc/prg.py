@@ -48,8 +48,15 @@ class Prg:
         Each candidate is a little-endian 64-bit word masked to 61 bits and
         rejected when it equals p (probability 2^-61 per draw).
         """
+        words = np.frombuffer(self.read(8 * n), dtype="<u8") & _MASK61
+        if n == 0 or words.max() < np.uint64(P):
+            # No candidate rejected, the usual case: the loop below would
+            # return exactly these words.
+            return words.astype(np.uint64, copy=False)
         out = np.empty(n, dtype=np.uint64)
-        filled = 0
+        good = words[words < np.uint64(P)]
+        out[:good.size] = good
+        filled = good.size
         while filled < n:
             want = n - filled
             words = np.frombuffer(self.read(8 * want), dtype="<u8") & _MASK61

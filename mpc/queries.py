@@ -18,6 +18,7 @@ calibrated at record level whatever those party-level bounds are.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
-from mpc import dp
+from mpc import dp, mechanisms, predicates
 from mpc.field import HALF
 from mpc.spec import Filter, JobSpec, Query
 from mpc.validity import ElementBound, GroupConstraint, InputStatement
@@ -167,6 +168,49 @@ def local_aggregate(query: Query, source: DataSource) -> tuple[list[int],
     return [int(centred.sum()), int(values.size)], dropped
 
 
+def vector_input(query: Query, source: DataSource) -> np.ndarray:
+    """Read a vector query's elements from a party's dataset.
+
+    The dataset must have exactly `query.length` rows, one per element,
+    and a value in every row of the column. Values are clipped to the
+    query's bounds and scaled to fixed point. The result is an int64
+    array, computed without a Python loop over the elements. A source
+    with an `integers(dataset, column)` method (parties.source) serves
+    integer columns without a float64 copy.
+    """
+    rows = source.row_count(query.dataset)
+    if rows != query.length:
+        raise QueryError(
+            f"dataset {query.dataset!r} has {rows} rows, but vector query "
+            f"{query.name!r} needs exactly {query.length}, one per element"
+        )
+    assert query.clip is not None
+    low, high = query.clip
+    integers = getattr(source, "integers", None)
+    column = integers(query.dataset, query.column) if integers else None
+    if column is not None and low == int(low) and high == int(high):
+        # An integer column with integral bounds: exact, no float copy.
+        fixed = np.clip(column, int(low), int(high))
+        if query.scale:
+            fixed *= 10**query.scale
+        return fixed.astype(np.int64, copy=False)
+    values = np.asarray(source.numeric(query.dataset, query.column),
+                        dtype=np.float64)
+    missing = int(np.count_nonzero(np.isnan(values)))
+    if missing:
+        raise QueryError(
+            f"column {query.column!r} of dataset {query.dataset!r} has "
+            f"{missing} missing or non-numeric values; vector query "
+            f"{query.name!r} needs a value in every row"
+        )
+    fixed = np.clip(values, low, high)
+    del values
+    if query.scale:
+        fixed *= 10.0**query.scale
+    np.rint(fixed, out=fixed)
+    return fixed.astype(np.int64)
+
+
 def element_bounds(query: Query, max_records: int) -> list[ElementBound]:
     """Return the declared range of each element of one query."""
     n = max_records
@@ -205,8 +249,9 @@ def _cached_plan(mechanism: str, sensitivity: int, epsilon: float,
                  elements: int) -> dp.NoisePlan:
     # Planning a large binomial mechanism takes up to a second and every
     # party plans each job more than once, so plans are reused.
-    return dp.plan_noise(mechanism, sensitivity, epsilon, delta,
-                         num_parties, colluding, elements=elements)
+    # A mechanism registered in mpc.mechanisms plans its own noise.
+    return mechanisms.plan_noise(mechanism, sensitivity, epsilon, delta,
+                                 num_parties, colluding, elements=elements)
 
 
 def noise_plans(spec: JobSpec) -> list[list[dp.NoisePlan | None]]:
@@ -267,6 +312,12 @@ def statement(spec: JobSpec, max_records: dict[str, int],
                 f"no record bound declared for dataset {query.dataset!r}"
             )
         start = len(bounds)
+        if query.kind == "vector" and query.predicate:
+            built = predicates.build_predicate(
+                query.predicate, query.length, query.predicate_args)
+            bounds.extend(built.bounds)
+            groups.extend(built.at_offset(start))
+            continue
         bounds.extend(element_bounds(query, n))
         indices = tuple(range(start, len(bounds)))
         if query.kind == "histogram":
@@ -301,33 +352,133 @@ def check_field_fit(statements: list[InputStatement]) -> None:
             )
 
 
-def decode_results(spec: JobSpec, totals: list[int],
+def check_field_fit_queries(spec: JobSpec,
+                            max_records: dict[str, dict[str, int]],
+                            plans: list[list[dp.NoisePlan | None]]) -> None:
+    """Check what check_field_fit checks, one query at a time.
+
+    `max_records` maps each party to its declared record bounds. Every
+    element of a vector query has the same bounds and noise, so it is
+    checked once: the cost is O(queries x parties), not O(elements), which
+    matters for a job with proofs off over a vector of 10^7 elements.
+    """
+    parties = list(max_records)
+    offset = 0
+    for original, groups in zip(spec.queries, plans):
+        query = original
+        if query.kind == "vector":
+            query = dataclasses.replace(query, length=1)
+        per_element = groups if query.kind == "mean" else (
+            groups * query.num_elements)
+        noise_bounds = [NO_NOISE_BOUND if plan is None else plan.tail_bound
+                        for plan in per_element]
+        bounds = {
+            p: element_bounds(
+                query, max_records[p].get(query.dataset, 0)
+                if query.dataset else 0)
+            for p in parties
+        }
+        for k, noise_bound in enumerate(noise_bounds):
+            worst = sum(max(abs(bounds[p][k].lo), abs(bounds[p][k].hi))
+                        for p in parties) + len(parties) * noise_bound
+            if worst > HALF:
+                raise QueryError(
+                    f"element {offset + k}: the worst-case aggregate "
+                    f"{worst} over {len(parties)} parties does not fit in "
+                    f"the field (limit {HALF}); narrow the clip bounds or "
+                    "the scale"
+                )
+        offset += original.num_elements
+
+
+INLINE_VECTOR_LIMIT = 1024
+"""Longest vector result given as lists; longer ones come as arrays."""
+
+
+def decode_results(spec: JobSpec, totals: list[int] | np.ndarray,
                    plans: list[list[dp.NoisePlan | None]]) -> list[dict]:
     """Turn the revealed integer aggregates into per-query results.
 
     Each result carries the value, the standard deviation of the total
-    noise, a 95% interval and the noise description.
+    noise, a 95% interval and the noise description. `totals` is a list
+    of ints or an int64 array. A vector query of more than
+    INLINE_VECTOR_LIMIT elements gives its values as a numpy array with a
+    summary instead of lists (see `_decode_long_vector`), so a 10^7
+    element result builds no Python list.
     """
     results = []
     offset = 0
     for query, groups in zip(spec.queries, plans):
         elements = totals[offset:offset + query.num_elements]
         offset += query.num_elements
+        if query.kind == "vector" and (
+                query.num_elements > INLINE_VECTOR_LIMIT):
+            results.append(_decode_long_vector(
+                query, np.asarray(elements, dtype=np.int64), groups))
+            continue
+        if isinstance(elements, np.ndarray):
+            elements = elements.tolist()
         results.append(_decode_query(query, elements, groups))
     return results
+
+
+def _decode_long_vector(query: Query, elements: np.ndarray,
+                        groups: list[dp.NoisePlan | None]) -> dict:
+    """Decode a long vector result: an array and a summary, no lists.
+
+    `values` is the int64 array of noisy sums at scale 0, or float64
+    values in the column's units at a larger scale. Every element has
+    the same noise, so one half-width gives every element's 95%
+    interval. A daemon stores `values` in a .npy file (see
+    `parties.results`).
+    """
+    factor = 10.0**query.scale
+    std, half = _noise_figures(groups[0])
+    values = elements if query.scale == 0 else elements / factor
+    widest = int(np.abs(elements).max()) if elements.size else 0
+    if widest * elements.size < 1 << 63:
+        total: float = int(elements.sum(dtype=np.int64)) / factor
+    else:
+        total = float(elements.sum(dtype=np.float64)) / factor
+    return {
+        "name": query.name, "kind": query.kind,
+        "noise": [_describe(g) for g in groups],
+        "length": int(elements.size),
+        "values": values,
+        "std": std / factor,
+        "interval95_halfwidth": half / factor,
+        "summary": {
+            "sum": total,
+            "mean": total / elements.size if elements.size else None,
+            "min": float(elements.min()) / factor if elements.size else None,
+            "max": float(elements.max()) / factor if elements.size else None,
+        },
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _described(plan: dp.NoisePlan) -> dict:
+    # The discrete Laplace interval takes about a second for a wide clip
+    # (a numerical convolution), and a result needs it twice per plan.
+    return plan.describe()
+
+
+def _describe(plan: dp.NoisePlan | None) -> dict | None:
+    """Return a plan's description, computed once per plan."""
+    return None if plan is None else dict(_described(plan))
 
 
 def _noise_figures(plan: dp.NoisePlan | None) -> tuple[float, float]:
     if plan is None:
         return 0.0, 0.0
-    return plan.total_std(), float(plan.interval95())
+    return plan.total_std(), float(_described(plan)["interval95"])
 
 
 def _decode_query(query: Query, elements: list[int],
                   groups: list[dp.NoisePlan | None]) -> dict:
     factor = 10.0**query.scale
     result: dict = {"name": query.name, "kind": query.kind,
-                    "noise": [g.describe() if g else None for g in groups]}
+                    "noise": [_describe(g) for g in groups]}
     if query.kind in ("count", "sum"):
         std, half = _noise_figures(groups[0])
         value = elements[0] / factor

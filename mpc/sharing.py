@@ -60,23 +60,40 @@ def correction_recipient(own_id: str, party_ids: list[str]) -> str:
     return others[0]
 
 
+def ring_recipient(own_id: str, party_ids: list[str]) -> str:
+    """Return the next party after `own_id` in sorted order, cyclically.
+
+    The array path of a job with proofs off (`mpc.fastpath`) sends its
+    correction vector here, so every party receives exactly one.
+    """
+    ordered = sorted(party_ids)
+    if len(ordered) < 2 or own_id not in ordered:
+        raise ValueError("sharing needs this party and at least one other")
+    return ordered[(ordered.index(own_id) + 1) % len(ordered)]
+
+
 def split(
     own_id: str,
     party_ids: list[str],
     values: np.ndarray,
     blindings: list[int] | None = None,
+    recipient: str | None = None,
 ) -> tuple[Share, dict[str, Share]]:
     """Split a field vector (and optionally blindings) among the parties.
 
     Returns the share this party keeps and a dict of the shares to send,
     one per peer. The kept share plus all sent shares sum to `values`
-    mod p, and their blindings to `blindings` mod q.
+    mod p, and their blindings to `blindings` mod q. The correction
+    vector goes to `recipient`, by default `correction_recipient`.
     """
     values = field.check_elements(values)
     length = values.shape[0]
     if own_id not in party_ids:
         raise ValueError(f"party {own_id!r} is not among {party_ids}")
-    recipient = correction_recipient(own_id, party_ids)
+    if recipient is None:
+        recipient = correction_recipient(own_id, party_ids)
+    elif recipient == own_id or recipient not in party_ids:
+        raise ValueError(f"recipient {recipient!r} is not a peer")
     with_blindings = blindings is not None
     if with_blindings and len(blindings) != length:
         raise ValueError(
@@ -160,6 +177,7 @@ __all__ = [
     "open_share",
     "reconstruct",
     "correction_recipient",
+    "ring_recipient",
     "expand_values",
     "expand_blindings",
 ]

@@ -17,6 +17,9 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mpc.mechanisms import is_registered
+from mpc.predicates import build_predicate
+
 QUERY_KINDS = ("count", "sum", "mean", "histogram", "vector")
 MECHANISMS = ("binomial", "discrete_laplace", "none")
 PROOF_MODES = ("range", "none")
@@ -36,6 +39,26 @@ class SpecError(ValueError):
     """A job specification that is not valid."""
 
 
+MAX_SHOWN_CHARS = 80
+MAX_SPEC_BYTES = 1 << 20
+"""Largest canonical job spec a party accepts from a peer."""
+MAX_EPSILON = 100.0
+"""Largest epsilon of a job: far beyond any meaningful privacy, and small
+enough that e^epsilon stays finite in the accounting."""
+
+
+def _show(value: object) -> str:
+    """Return repr(value), cut to MAX_SHOWN_CHARS, for error messages.
+
+    Messages reach peers and logs, so a huge value must not be copied
+    into them whole.
+    """
+    text = repr(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return text
+    return f"{text[:MAX_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 def check_party_id(party_id: object) -> str:
     """Return a valid party id or raise SpecError.
 
@@ -46,7 +69,7 @@ def check_party_id(party_id: object) -> str:
     that render alike cannot name different parties.
     """
     if not isinstance(party_id, str):
-        raise SpecError(f"party id must be a string, got {party_id!r}")
+        raise SpecError(f"party id must be a string, got {_show(party_id)}")
     if unicodedata.normalize("NFKC", party_id) != party_id or not (
         party_id.isascii() and PARTY_ID_PATTERN.fullmatch(party_id)
     ):
@@ -75,7 +98,9 @@ class Query:
     decimal digits kept in fixed point. Histograms have either numeric
     bins (`bins_start`, `bins_width`, `bins_count`) or `categories`.
     A `vector` query takes a raw vector input of `length` elements, each
-    in `clip`, or one-hot when `one_hot` is set.
+    in `clip`, or one-hot when `one_hot` is set. With `dataset` and
+    `column` each party reads its vector from that column, one row per
+    element; without them the vector is given in memory.
     """
 
     name: str
@@ -92,6 +117,9 @@ class Query:
     length: int = 0
     one_hot: bool = False
     weight: float = 1.0
+    predicate: str = ""
+    """A vector's validity predicate, registered in mpc.predicates."""
+    predicate_args: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_elements(self) -> int:
@@ -159,16 +187,16 @@ class JobSpec:
 
 def _number(value: object, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{key} must be a number, got {value!r}")
+        raise SpecError(f"{key} must be a number, got {_show(value)}")
     number = float(value)
     if not math.isfinite(number):
-        raise SpecError(f"{key} must be finite, got {value!r}")
+        raise SpecError(f"{key} must be finite, got {_show(value)}")
     return number
 
 
 def _integer(value: object, key: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{key} must be an integer, got {value!r}")
+        raise SpecError(f"{key} must be an integer, got {_show(value)}")
     if not low <= value <= high:
         raise SpecError(f"{key} must be in [{low}, {high}], got {value}")
     return value
@@ -176,7 +204,8 @@ def _integer(value: object, key: str, low: int, high: int) -> int:
 
 def _text(value: object, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise SpecError(f"{key} must be a non-empty string, got {value!r}")
+        raise SpecError(
+            f"{key} must be a non-empty string, got {_show(value)}")
     return value
 
 
@@ -184,20 +213,20 @@ def _parse_filter(raw: object, where: str) -> Filter | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise SpecError(f"{where}.filter must be a table, got {raw!r}")
+        raise SpecError(f"{where}.filter must be a table, got {_show(raw)}")
     unknown = set(raw) - {"column", "op", "value"}
     if unknown:
         raise SpecError(f"{where}.filter has unknown keys {sorted(unknown)}")
     op = raw.get("op", "==")
     if op not in FILTER_OPS:
         raise SpecError(
-            f"{where}.filter.op must be one of {FILTER_OPS}, got {op!r}"
+            f"{where}.filter.op must be one of {FILTER_OPS}, got {_show(op)}"
         )
     value = raw.get("value")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise SpecError(
             f"{where}.filter.value must be a string or number, "
-            f"got {value!r}"
+            f"got {_show(value)}"
         )
     if isinstance(value, (int, float)):
         value = _number(value, f"{where}.filter.value")
@@ -207,7 +236,7 @@ def _parse_filter(raw: object, where: str) -> Filter | None:
 
 def _parse_clip(raw: object, where: str) -> tuple[float, float]:
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
-        raise SpecError(f"{where}.clip must be [low, high], got {raw!r}")
+        raise SpecError(f"{where}.clip must be [low, high], got {_show(raw)}")
     low = _number(raw[0], f"{where}.clip[0]")
     high = _number(raw[1], f"{where}.clip[1]")
     if not low < high:
@@ -220,6 +249,7 @@ def _parse_clip(raw: object, where: str) -> tuple[float, float]:
 _QUERY_KEYS = {
     "name", "kind", "dataset", "column", "clip", "scale", "bins",
     "categories", "filter", "length", "one_hot", "weight",
+    "predicate", "predicate_args",
 }
 
 
@@ -227,20 +257,20 @@ def parse_query(raw: dict[str, Any], index: int) -> Query:
     """Validate one query table of a job file."""
     where = f"query[{index}]"
     if not isinstance(raw, dict):
-        raise SpecError(f"{where} must be a table, got {raw!r}")
+        raise SpecError(f"{where} must be a table, got {_show(raw)}")
     unknown = set(raw) - _QUERY_KEYS
     if unknown:
         raise SpecError(f"{where} has unknown keys {sorted(unknown)}")
     kind = raw.get("kind")
     if kind not in QUERY_KINDS:
         raise SpecError(
-            f"{where}.kind must be one of {QUERY_KINDS}, got {kind!r}"
+            f"{where}.kind must be one of {QUERY_KINDS}, got {_show(kind)}"
         )
     name = raw.get("name", f"{kind}_{index}")
     if not isinstance(name, str) or not _NAME.match(name):
         raise SpecError(
             f"{where}.name must be 1-64 letters, digits, '.', '-' or '_', "
-            f"got {name!r}"
+            f"got {_show(name)}"
         )
     weight = _number(raw.get("weight", 1.0), f"{where}.weight")
     if weight <= 0:
@@ -255,11 +285,16 @@ def parse_query(raw: dict[str, Any], index: int) -> Query:
             raw.get("length"), f"{where}.length", 1, MAX_VECTOR_LENGTH
         )
         fields["one_hot"] = bool(raw.get("one_hot", False))
-        if fields["one_hot"]:
+        if {"predicate", "predicate_args"} & set(raw):
+            _parse_predicate(raw, where, fields)
+        elif fields["one_hot"]:
             fields["clip"] = (0.0, 1.0)
         else:
             fields["clip"] = _parse_clip(raw.get("clip"), where)
+        _parse_vector_source(raw, where, fields)
     else:
+        if {"predicate", "predicate_args"} & set(raw):
+            raise SpecError(f"{where}: only vector queries take a predicate")
         fields["dataset"] = _text(raw.get("dataset"), f"{where}.dataset")
         fields["filter"] = _parse_filter(raw.get("filter"), where)
     if kind in ("sum", "mean", "histogram"):
@@ -280,6 +315,61 @@ def parse_query(raw: dict[str, Any], index: int) -> Query:
     return query
 
 
+def _parse_vector_source(raw: dict, where: str,
+                         fields: dict[str, Any]) -> None:
+    """Read where a vector query's elements come from.
+
+    With `dataset` and `column`, each party reads its vector from that
+    column of its dataset, one row per element. Without them it takes
+    the vector its runtime was given in memory (experiments).
+    """
+    if raw.get("filter") is not None:
+        raise SpecError(
+            f"{where} is a vector query, which takes no filter: its "
+            "dataset must have exactly one row per element"
+        )
+    if raw.get("dataset") is None:
+        if raw.get("column") is not None:
+            raise SpecError(
+                f"{where}.column needs a dataset: give both, or neither "
+                "for a vector held in memory"
+            )
+        return
+    fields["dataset"] = _text(raw.get("dataset"), f"{where}.dataset")
+    fields["column"] = _text(raw.get("column"), f"{where}.column")
+
+
+def _parse_predicate(raw: dict, where: str, fields: dict[str, Any]) -> None:
+    """Read a vector's predicate: its key, its arguments and its bounds.
+
+    The predicate fixes every element's range, so `clip` and `one_hot`
+    are not given with it; `clip` becomes the range that covers every
+    element, which sets the query's sensitivity. Scale must be 0, since
+    a predicate's bounds are integers.
+    """
+    if raw.get("clip") is not None or fields["one_hot"]:
+        raise SpecError(
+            f"{where} has a predicate, which fixes the element ranges: "
+            "leave out clip and one_hot"
+        )
+    if fields["scale"] != 0:
+        raise SpecError(f"{where} has a predicate, so its scale must be 0")
+    key = _text(raw.get("predicate"), f"{where}.predicate")
+    args = raw.get("predicate_args", {})
+    if not isinstance(args, dict):
+        raise SpecError(
+            f"{where}.predicate_args must be a table, got {_show(args)}")
+    try:
+        built = build_predicate(key, fields["length"], args)
+    except KeyError as exc:
+        raise SpecError(f"{where}.predicate: {exc.args[0]}") from None
+    except (ValueError, TypeError) as exc:
+        raise SpecError(f"{where}.predicate {_show(key)}: {exc}") from None
+    low, high = built.envelope()
+    fields.update(predicate=key, predicate_args=dict(args),
+                  clip=(float(low), float(high)))
+
+
 def _parse_bins(raw: dict, where: str, fields: dict[str, Any]) -> None:
     bins, categories = raw.get("bins"), raw.get("categories")
     if (bins is None) == (categories is None):
@@ -291,7 +381,7 @@ def _parse_bins(raw: dict, where: str, fields: dict[str, Any]) -> None:
         if not isinstance(categories, list) or not categories:
             raise SpecError(
                 f"{where}.categories must be a non-empty list, "
-                f"got {categories!r}"
+                f"got {_show(categories)}"
             )
         texts = [_text(c, f"{where}.categories[]") for c in categories]
         if len(set(texts)) != len(texts):
@@ -306,7 +396,7 @@ def _parse_bins(raw: dict, where: str, fields: dict[str, Any]) -> None:
     if not isinstance(bins, dict):
         raise SpecError(
             f"{where}.bins must be a table with start, width and count, "
-            f"got {bins!r}"
+            f"got {_show(bins)}"
         )
     fields["bins_start"] = _number(bins.get("start"), f"{where}.bins.start")
     width = _number(bins.get("width"), f"{where}.bins.width")
@@ -339,7 +429,7 @@ def parse_spec(raw: dict[str, Any], initiator: str = "") -> JobSpec:
 
     parties = raw.get("parties")
     if not isinstance(parties, list):
-        raise SpecError(f"parties must be a list of ids, got {parties!r}")
+        raise SpecError(f"parties must be a list of ids, got {_show(parties)}")
     ids = [check_party_id(p) for p in parties]
     if len(ids) < 2:
         raise SpecError(f"a job needs at least 2 parties, got {ids}")
@@ -348,17 +438,19 @@ def parse_spec(raw: dict[str, Any], initiator: str = "") -> JobSpec:
         raise SpecError(f"parties are listed twice: {duplicates}")
     if initiator and initiator not in ids:
         raise SpecError(
-            f"initiator {initiator!r} is not among the parties {ids}"
+            f"initiator {_show(initiator)} is not among the parties {ids}"
         )
 
     mechanism = raw.get("mechanism", "binomial")
-    if mechanism not in MECHANISMS:
+    if mechanism not in MECHANISMS and not is_registered(mechanism):
         raise SpecError(
-            f"mechanism must be one of {MECHANISMS}, got {mechanism!r}"
+            f"mechanism must be one of {MECHANISMS} or a registered "
+            f"mechanism (mpc.mechanisms), got {_show(mechanism)}"
         )
     proofs = raw.get("proofs", "range")
     if proofs not in PROOF_MODES:
-        raise SpecError(f"proofs must be one of {PROOF_MODES}, got {proofs!r}")
+        raise SpecError(
+            f"proofs must be one of {PROOF_MODES}, got {_show(proofs)}")
     epsilon, delta = _parse_budget(raw, mechanism)
 
     colluding = raw.get("colluding")
@@ -375,7 +467,7 @@ def parse_spec(raw: dict[str, Any], initiator: str = "") -> JobSpec:
     if not isinstance(name, str) or not _NAME.match(name):
         raise SpecError(
             f"name must be 1-64 letters, digits, '.', '-' or '_', "
-            f"got {name!r}"
+            f"got {_show(name)}"
         )
 
     raw_queries = raw.get("query", raw.get("queries"))
@@ -408,14 +500,17 @@ def _parse_budget(raw: dict, mechanism: str) -> tuple[float, float]:
         if optional and value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(f"{key} must be a number, got {value!r}")
+            raise SpecError(f"{key} must be a number, got {_show(value)}")
         if optional and value == 0:
             continue
         if not math.isfinite(value) or value <= 0:
             raise SpecError(
-                f"{key} must be a finite number > 0, got {value!r}"
+                f"{key} must be a finite number > 0, got {_show(value)}"
             )
     epsilon = float(raw["epsilon"])
+    if epsilon > MAX_EPSILON:
+        raise SpecError(f"epsilon must be at most {MAX_EPSILON:g}, "
+                        f"got {epsilon:g}")
     delta = float(raw.get("delta") or 0.0)
     if delta >= 1:
         raise SpecError(f"delta must be below 1, got {delta}")
@@ -424,10 +519,17 @@ def _parse_budget(raw: dict, mechanism: str) -> tuple[float, float]:
 
 def spec_from_json(text: str | bytes) -> JobSpec:
     """Decode the canonical JSON encoding made by JobSpec.to_json."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"job spec is {len(text)} bytes, more than {MAX_SPEC_BYTES}")
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SpecError(f"job spec is not valid JSON: {exc}") from None
+    except (RecursionError, ValueError) as exc:
+        # Deep nesting, or an integer too long to convert.
+        raise SpecError(f"job spec JSON is not accepted: "
+                        f"{type(exc).__name__}") from None
     if not isinstance(data, dict):
         raise SpecError("job spec JSON must be an object")
     raw_queries = data.get("queries") or []
@@ -447,7 +549,7 @@ def spec_from_json(text: str | bytes) -> JobSpec:
                 q["clip"] = tuple(q["clip"])
             q["categories"] = tuple(q.get("categories") or ())
             queries.append(Query(**q))
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise SpecError(f"query[{i}] is malformed: {exc}") from None
     try:
         spec = JobSpec(
@@ -457,8 +559,18 @@ def spec_from_json(text: str | bytes) -> JobSpec:
     except (TypeError, KeyError) as exc:
         raise SpecError(f"job spec is malformed: {exc}") from None
     # Re-validate through the table parser so a peer cannot send a spec
-    # that the job file checks would reject.
-    parse_spec(_spec_to_table(spec), spec.initiator)
+    # that the job file checks would reject, and require the canonical
+    # form, so no field that the parser would not set rides along.
+    try:
+        checked = parse_spec(_spec_to_table(spec), spec.initiator)
+        canonical = checked.to_json() == spec.to_json()
+    except SpecError:
+        raise
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SpecError(f"job spec is malformed: {exc}") from None
+    if not canonical:
+        raise SpecError("job spec is not in the canonical form that "
+                        "parse_spec produces")
     return spec
 
 
@@ -470,8 +582,14 @@ def _spec_to_table(spec: JobSpec) -> dict[str, Any]:
         if q.kind == "vector":
             table["length"] = q.length
             table["one_hot"] = q.one_hot
-            if not q.one_hot:
+            if q.predicate:
+                table["predicate"] = q.predicate
+                table["predicate_args"] = dict(q.predicate_args)
+            elif not q.one_hot:
                 table["clip"] = list(q.clip or ())
+            if q.dataset:
+                table["dataset"] = q.dataset
+                table["column"] = q.column
         else:
             table["dataset"] = q.dataset
             if q.filter is not None:

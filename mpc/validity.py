@@ -154,6 +154,28 @@ class InputStatement:
         return len(self.bounds)
 
 
+def unmet_group(statement: InputStatement, values: Sequence[int]) -> str:
+    """Return how `values` break a group constraint, or "" if none.
+
+    A party calls it before it proves anything, to find that its own
+    input fails its statement (a one-hot vector that is not one-hot, a
+    bounded sum out of bounds). The text names the group, its size and
+    its first element, never the values.
+    """
+    for index, group in enumerate(statement.groups):
+        members = [values[k] for k in group.indices]
+        total = sum(members)
+        where = (f"group {index} ({len(members)} elements from element "
+                 f"{group.indices[0]})")
+        if group.kind == ONE_HOT:
+            if total != 1 or any(v not in (0, 1) for v in members):
+                return f"{where} is not one-hot"
+        elif not group.lo <= total <= group.hi:
+            return (f"{where} sums outside its declared range "
+                    f"[{group.lo}, {group.hi}]")
+    return ""
+
+
 @dataclass(frozen=True)
 class CommitBundle:
     """A party's commitments and proofs for one round.

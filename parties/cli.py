@@ -391,6 +391,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(json_output=args.json, keep=args.keep)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from parties.simulate_cli import run
+
+    configure_logging("warning", False)
+    return run(args)
+
+
 # The parser.
 
 
@@ -578,6 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", metavar="DIR", help="keep the parties' files and logs in DIR"
     )
     demo.set_defaults(func=cmd_demo)
+
+    from parties.simulate_cli import add_arguments
+
+    simulate = sub.add_parser(
+        "simulate", help="run a job with every party and measure it",
+        description="Run a job with all of its parties in this process "
+        "(or as local daemons with --daemons) on files or synthetic "
+        "data, and report wall time, CPU time, bytes and proof sizes per "
+        "party and phase, and the result with its noise.")
+    add_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
     return parser
 
 

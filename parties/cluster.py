@@ -43,7 +43,8 @@ class LocalCluster:
 
     `datasets` maps each party id to its datasets ({name: file path}, or
     {name: {"path": ..., "missing": ...}}). `max_epsilon` is every
-    dataset's cap, or a cap per party id.
+    dataset's cap, or a cap per party id. `max_delta`, when given, is
+    every dataset's delta cap (the config's default otherwise).
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class LocalCluster:
         max_epsilon: float | dict[str, float] = 10.0,
         phase_timeout: float = 30.0,
         proof_workers: int = 1,
+        max_delta: float | None = None,
     ) -> None:
         self.root = Path(root)
+        self.max_delta = max_delta
         self.datasets = datasets
         self.max_epsilon = max_epsilon
         self.phase_timeout = phase_timeout
@@ -108,6 +111,9 @@ class LocalCluster:
                     "max_epsilon": {
                         name: self._cap(party_id) for name in datasets
                     },
+                    **({"max_delta": {name: self.max_delta
+                                      for name in datasets}}
+                       if self.max_delta is not None else {}),
                 },
             )
             entries[party_id] = {

@@ -17,6 +17,7 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import time
@@ -26,15 +27,17 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
 from mpc import job as jobs
 from mpc.queries import QueryError, noise_plans
-from mpc.spec import JobSpec, SpecError, parse_spec
+from mpc.spec import MAX_SPEC_BYTES, JobSpec, SpecError, parse_spec
 from parties import config as cfg
 from parties.proto_gen import control_pb2, control_pb2_grpc, peer_pb2
+from parties.results import externalise_arrays
 from parties.metrics import CountingHandler, CountingTransport, DaemonMetrics
 from parties.source import ArrowSource
 from parties.store import BudgetExceededError, JobExistsError, Store
@@ -129,23 +132,23 @@ class DaemonHooks(jobs.Hooks):
                     f"party {party}'s policy allows no queries on dataset "
                     f"{dataset!r} (policy.max_epsilon)"
                 )
-        if any(q.kind == "vector" for q in spec.queries):
+        if any(q.kind == "vector" and not q.dataset for q in spec.queries):
             raise jobs.Rejected(
-                f"party {party} has no raw vector input; vector queries "
-                "are for in-memory experiments"
+                f"party {party} has no in-memory vectors; a vector query "
+                "to a daemon names a dataset and a column"
             )
 
         # Compute the input now, so bad data rejects the job before any
         # budget is reserved or any proof is made.
         try:
-            self._inputs[job_id] = super().inputs(job_id, spec)
+            self._inputs[job_id] = super().input_array(job_id, spec)
             declaration = {"max_records": self.max_records(spec)}
         except (QueryError, ValueError, OSError) as exc:
             raise jobs.Rejected(f"party {party}: {exc}") from None
 
         try:
             charges = budget_charges(spec)
-        except ValueError as exc:
+        except (ValueError, ArithmeticError) as exc:
             self._inputs.pop(job_id, None)
             raise jobs.Rejected(f"party {party}: {exc}") from None
         try:
@@ -167,13 +170,13 @@ class DaemonHooks(jobs.Hooks):
         self._started[job_id] = time.monotonic()
         return declaration
 
-    def inputs(
+    def input_array(
         self, job_id: str, spec: JobSpec
-    ) -> tuple[list[int], dict[str, int]]:
+    ) -> tuple[np.ndarray, dict[str, int]]:
         cached = self._inputs.pop(job_id, None)
         if cached is not None:
             return cached
-        return super().inputs(job_id, spec)
+        return super().input_array(job_id, spec)
 
     def _notify(self, job_id: str, event: dict) -> None:
         for queue in self.watchers.get(job_id, []):
@@ -194,6 +197,8 @@ class DaemonHooks(jobs.Hooks):
         self.store.spend_budget(job_id)
 
     def completed(self, job_id: str, result: dict) -> None:
+        # Long vectors go to .npy files; the stored JSON stays small.
+        externalise_arrays(result, self.config.state_dir)
         result = dict(result, elapsed_seconds=round(self._elapsed(job_id), 3))
         self.store.complete_job(job_id, result)
         self._job_ended(job_id, "completed")
@@ -271,6 +276,10 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
     async def SubmitJob(self, request, context):
         await self._authorise(context)
         party = self.daemon.config.party_id
+        if len(request.spec_json) > MAX_SPEC_BYTES:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"invalid job: more than {MAX_SPEC_BYTES} bytes")
         try:
             table = json.loads(request.spec_json)
             if isinstance(table, dict):
@@ -279,9 +288,12 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
                 )
             spec = parse_spec(table, initiator=party)
             run = self.daemon.party.start(spec)
-        except (json.JSONDecodeError, SpecError) as exc:
+        except (ValueError, RecursionError) as exc:
+            # SpecError, JSONDecodeError, deep nesting, huge integers.
+            message = str(exc) if isinstance(exc, SpecError) else (
+                f"not valid JSON ({type(exc).__name__})")
             await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"invalid job: {exc}"
+                grpc.StatusCode.INVALID_ARGUMENT, f"invalid job: {message}"
             )
         except jobs.Rejected as exc:
             await context.abort(
@@ -296,6 +308,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def WatchJob(self, request, context):
         await self._authorise(context)
+        await _check_job_id(request.job_id, context)
         hooks = self.daemon.hooks
         queue: asyncio.Queue = asyncio.Queue()
         hooks.watchers.setdefault(request.job_id, []).append(queue)
@@ -343,6 +356,7 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def GetJob(self, request, context):
         await self._authorise(context)
+        await _check_job_id(request.job_id, context)
         record = self.daemon.store.get_job(request.job_id)
         if record is None:
             await context.abort(
@@ -352,6 +366,11 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
 
     async def ListJobs(self, request, context):
         await self._authorise(context)
+        if request.limit < 0:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"limit must be >= 0 (0 for the default), got "
+                f"{request.limit}")
         limit = request.limit or 50
         return control_pb2.ListJobsResponse(
             jobs=[_job_info(r) for r in self.daemon.store.list_jobs(limit)]
@@ -361,6 +380,17 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         await self._authorise(context)
         budget = self.daemon.store.budget(self.daemon.config.policy)
         return control_pb2.GetBudgetResponse(budget_json=json.dumps(budget))
+
+
+_JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+async def _check_job_id(job_id: str, context: Any) -> None:
+    """Abort a control call whose job id is not 32 lower-case hex digits."""
+    if not _JOB_ID.fullmatch(job_id):
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"invalid job id {job_id[:40]!r}: expected 32 hex digits")
 
 
 def _final_event(record: Any) -> control_pb2.JobEvent:
@@ -521,6 +551,7 @@ async def start_daemon(config_path: str | Path) -> Daemon:
 
     hooks = DaemonHooks(config, deployment, store)
     party = jobs.Party(config.party_id, hooks, run_cpu)
+    party.cpu_workers = config.proof_workers
     transport = GrpcTransport(config.party_id, key_pem, cert_pem, peers)
     party.transport = transport
     handler: Any = party

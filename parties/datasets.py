@@ -1,4 +1,4 @@
-"""Data sources: CSV and Parquet files read with pyarrow.
+"""Data sources: CSV, Parquet and NumPy .npy files read with pyarrow.
 
 CSV files (plain, or gzip-compressed when the name ends in `.gz`) need a
 header line. Every CSV column is read as a string, whatever it looks
@@ -12,6 +12,10 @@ infinite, or text that is not a decimal number after stripping whitespace
 (`?`, `n/a`, `1_000`). Depending on the dataset's `missing` setting such
 cells are dropped and counted, or they make the query fail with
 DatasetError.
+
+A `.npy` file contains one array. A one-dimensional array is a table
+with one column named `value`, and a structured array has one column per
+field. It suits a vector query, one row per element.
 """
 
 from __future__ import annotations
@@ -84,12 +88,17 @@ def load_table(dataset: DatasetConfig) -> pa.Table:
             table = _read_csv(path, where)
         elif dataset.format == "parquet":
             table = pq.read_table(path)
+        elif dataset.format == "npy":
+            table = _read_npy(path, where)
         else:
             raise DatasetError(
-                f"unknown format {dataset.format!r} of {where}; use csv or "
-                "parquet"
+                f"unknown format {dataset.format!r} of {where}; use csv, "
+                "parquet or npy"
             )
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as e:
+    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error,
+            ValueError) as e:
+        if isinstance(e, DatasetError):
+            raise
         raise DatasetError(
             f"cannot read {where} as {dataset.format}: {e}",
             f"dataset {dataset.name!r} cannot be read",
@@ -103,6 +112,31 @@ def load_table(dataset: DatasetConfig) -> pa.Table:
                 "give every column a unique name"
             )
     return table
+
+
+NPY_COLUMN = "value"
+"""The column name of a one-dimensional .npy dataset."""
+
+
+def _read_npy(path: Path, where: str) -> pa.Table:
+    """Read a .npy file (no pickled objects) into a table."""
+    array = np.load(path, allow_pickle=False)
+    if array.dtype.names:
+        if array.ndim != 1:
+            raise DatasetError(
+                f"{where} contains a structured array of shape "
+                f"{array.shape}; save one record per row, as a "
+                "one-dimensional array"
+            )
+        return pa.table({name: np.ascontiguousarray(array[name])
+                         for name in array.dtype.names})
+    if array.ndim != 1:
+        raise DatasetError(
+            f"{where} contains an array of shape {array.shape}; save a "
+            f"one-dimensional array (read as column {NPY_COLUMN!r}) or a "
+            "structured array"
+        )
+    return pa.table({NPY_COLUMN: array})
 
 
 def _read_csv(path: Path, where: str) -> pa.Table:

@@ -67,6 +67,22 @@ class ArrowSource:
             )
         return values
 
+    def integers(self, dataset: str, column: str) -> np.ndarray | None:
+        """Return an integer column with no missing value as int64.
+
+        Returns None for any other column, which `numeric` then reads;
+        this path skips the float64 copy, for long vector queries.
+        """
+        table = self._table(dataset)
+        if column not in table.column_names:
+            return None
+        array = table.column(column)
+        kind = array.type
+        if (not pa.types.is_integer(kind) or pa.types.is_uint64(kind)
+                or array.null_count):
+            return None
+        return array.to_numpy().astype(np.int64, copy=False)
+
     def text(self, dataset: str, column: str) -> np.ndarray:
         try:
             return text_column(self._table(dataset), column, dataset)

@@ -17,6 +17,15 @@ deployment, and a call is accepted only when:
    prefixed by its 8-byte big-endian length (`envelope_signing_bytes`,
    `proposal_signing_bytes`).
 
+A message body larger than STREAM_THRESHOLD goes by `DeliverStream`
+instead of `Deliver`. The call starts with a header: the job id, sender,
+phase, body size, the body's SHA-256 and a signature over all of them
+(`stream_signing_bytes`). The body follows in chunks of at most 1 MiB. The
+checks above apply to the header before any of the body is read, and the
+body must then match the signed size and digest. So no call comes near a
+message size limit, and a receiver takes in one stream at a time, so
+that it holds one large body in memory, not one per peer.
+
 Malformed requests get INVALID_ARGUMENT, a certificate that is not the
 claimed party's gets PERMISSION_DENIED, a missing certificate or a bad
 signature gets UNAUTHENTICATED. A sender gets every failed call as a
@@ -29,6 +38,7 @@ that creates them: build them inside the loop that runs them.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import re
@@ -44,6 +54,7 @@ from mpc.transport import (
     Message,
     Proposal,
     ProposeReply,
+    TrafficCounter,
     Transport,
     TransportError,
 )
@@ -54,6 +65,14 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 MAX_PHASE_CHARS = 32
+CHUNK_BYTES = (1 << 20) - 64
+"""Body bytes per DeliverStream chunk, so a chunk message is at most 1 MiB."""
+STREAM_THRESHOLD = CHUNK_BYTES
+"""Bodies larger than this go by DeliverStream."""
+MAX_STREAM_BODY_BYTES = 1 << 30
+"""Largest body a DeliverStream call may announce: 1 GiB, above the
+80 MB reveal of a 10^7-element vector."""
+SHA256_BYTES = 32
 
 # Phase names are short lower-case identifiers, such as "commit".
 PHASE_PATTERN = re.compile(rf"[a-z][a-z0-9_.-]{{0,{MAX_PHASE_CHARS - 1}}}")
@@ -61,6 +80,7 @@ PHASE_PATTERN = re.compile(rf"[a-z][a-z0-9_.-]{{0,{MAX_PHASE_CHARS - 1}}}")
 # Domain labels make a signature on one kind of request invalid for the
 # other kind, and for anything else the party's key signs.
 DELIVER_DOMAIN = PROTOCOL_NAME + b"/peer/deliver/v1"
+DELIVER_STREAM_DOMAIN = PROTOCOL_NAME + b"/peer/deliver-stream/v1"
 PROPOSE_DOMAIN = PROTOCOL_NAME + b"/peer/propose/v1"
 
 # A peer that was unreachable is dialled again after at most this long,
@@ -87,6 +107,27 @@ def envelope_signing_bytes(
             sender.encode("utf-8"),
             phase.encode("utf-8"),
             body,
+        )
+    )
+
+
+def stream_signing_bytes(
+    job_id: bytes, sender: str, phase: str, body_size: int,
+    body_sha256: bytes,
+) -> bytes:
+    """Return the bytes a sender signs for one `DeliverStream` header.
+
+    The body enters through its size and SHA-256 digest, so the sender
+    signs once whatever the body's length.
+    """
+    return _length_prefixed(
+        (
+            DELIVER_STREAM_DOMAIN,
+            job_id,
+            sender.encode("utf-8"),
+            phase.encode("utf-8"),
+            body_size.to_bytes(8, "big"),
+            body_sha256,
         )
     )
 
@@ -316,6 +357,10 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
     def __init__(self, pinned: PinnedCertificates, handler: Handler) -> None:
         self._pinned = pinned
         self._handler = handler
+        # One stream body is read at a time while the others wait, held
+        # back by HTTP/2 flow control. So memory is one body, not one per
+        # peer.
+        self._stream_slot = asyncio.Semaphore(1)
 
     async def Deliver(
         self, request: peer_pb2.Envelope, context: grpc.aio.ServicerContext
@@ -350,6 +395,128 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
             request.job_id,
         )
         return peer_pb2.DeliverResponse()
+
+    async def DeliverStream(
+        self, requests: Any, context: grpc.aio.ServicerContext
+    ) -> peer_pb2.DeliverResponse:
+        chunks = requests.__aiter__()
+        try:
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            first = None
+        if first is None or first.WhichOneof("part") != "header":
+            caller = await authenticated_party(context, self._pinned)
+            await _reject(
+                context,
+                caller,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "a DeliverStream call must start with a header chunk",
+            )
+        header = first.header
+        await self._check_claim(context, header.job_id, header.sender)
+        await self._check_phase(context, header.sender, header.phase)
+        if (
+            len(header.body_sha256) != SHA256_BYTES
+            or header.body_size > MAX_STREAM_BODY_BYTES
+        ):
+            await _reject(
+                context,
+                header.sender,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"a stream header needs a {SHA256_BYTES}-byte SHA-256 and "
+                f"a body of at most {MAX_STREAM_BODY_BYTES} bytes",
+            )
+        signed = stream_signing_bytes(
+            header.job_id,
+            header.sender,
+            header.phase,
+            header.body_size,
+            header.body_sha256,
+        )
+        await self._check_signature(
+            context, header.sender, signed, header.signature
+        )
+
+        async with self._stream_slot:
+            body = await self._read_body(context, header, chunks)
+            message = Message(
+                job_id=header.job_id,
+                sender=header.sender,
+                phase=header.phase,
+                body=body,
+            )
+            del body
+            await self._call_handler(
+                context,
+                lambda: self._handler.on_message(message),
+                header.sender,
+                header.job_id,
+            )
+        return peer_pb2.DeliverResponse()
+
+    async def _read_body(
+        self,
+        context: grpc.aio.ServicerContext,
+        header: peer_pb2.EnvelopeHeader,
+        chunks: Any,
+    ) -> bytes:
+        """Read a stream's body chunks and check them against the header."""
+        parts: list[bytes] = []
+        received = 0
+        digest = hashlib.sha256()
+        async for chunk in chunks:
+            data = chunk.data if chunk.WhichOneof("part") == "data" else None
+            if data is None or len(data) > CHUNK_BYTES:
+                await _reject(
+                    context,
+                    header.sender,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"after its header a stream carries data chunks of at "
+                    f"most {CHUNK_BYTES} bytes",
+                )
+            received += len(data)
+            if received > header.body_size:
+                await _reject(
+                    context,
+                    header.sender,
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"stream body exceeds its announced {header.body_size} "
+                    "bytes",
+                )
+            digest.update(data)
+            parts.append(data)
+        if received != header.body_size:
+            await _reject(
+                context,
+                header.sender,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"stream ended after {received} of {header.body_size} "
+                "body bytes",
+            )
+        if digest.digest() != header.body_sha256:
+            await _reject(
+                context,
+                header.sender,
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"stream body of party {header.sender!r} does not match "
+                "its signed digest",
+            )
+        body = b"".join(parts)
+        parts.clear()
+        return body
+
+    async def _check_phase(
+        self, context: grpc.aio.ServicerContext, sender: str, phase: str
+    ) -> None:
+        if not PHASE_PATTERN.fullmatch(phase):
+            await _reject(
+                context,
+                sender,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"phase must be 1 to {MAX_PHASE_CHARS} characters of "
+                f"a-z, 0-9, '_', '.', '-', starting with a letter, got "
+                f"{phase[: MAX_PHASE_CHARS + 8]!r}",
+            )
 
     async def Propose(
         self,
@@ -600,6 +767,8 @@ class GrpcTransport(Transport):
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, peer_pb2_grpc.PeerStub] = {}
         self._closed = False
+        self.traffic = TrafficCounter()
+        """Serialised request bytes and calls sent, per peer too."""
 
     def _stub(self, recipient: str) -> peer_pb2_grpc.PeerStub:
         if self._closed:
@@ -632,6 +801,9 @@ class GrpcTransport(Transport):
                 f"got {message.sender!r}"
             )
         stub = self._stub(recipient)
+        if len(message.body) > STREAM_THRESHOLD:
+            await self._send_stream(stub, recipient, message, timeout)
+            return
         signed = envelope_signing_bytes(
             message.job_id, message.sender, message.phase, message.body
         )
@@ -642,8 +814,60 @@ class GrpcTransport(Transport):
             body=message.body,
             signature=certs.sign(self._key, signed),
         )
+        self._count(recipient, envelope.ByteSize())
         try:
             await _call_with_retry(stub.Deliver, envelope, timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise TransportError(recipient, _describe(exc)) from None
+
+    def _count(self, recipient: str, size: int) -> None:
+        traffic = self.traffic
+        traffic.bytes_sent += size
+        traffic.messages_sent += 1
+        traffic.per_peer_sent[recipient] = (
+            traffic.per_peer_sent.get(recipient, 0) + size
+        )
+
+    async def _send_stream(
+        self,
+        stub: peer_pb2_grpc.PeerStub,
+        recipient: str,
+        message: Message,
+        timeout: float,
+    ) -> None:
+        """Send a large body as a header and chunks of CHUNK_BYTES."""
+        body = message.body
+        digest = hashlib.sha256(body).digest()
+        signed = stream_signing_bytes(
+            message.job_id, message.sender, message.phase, len(body), digest
+        )
+        header = peer_pb2.EnvelopeHeader(
+            job_id=message.job_id,
+            sender=message.sender,
+            phase=message.phase,
+            body_size=len(body),
+            body_sha256=digest,
+            signature=certs.sign(self._key, signed),
+        )
+
+        async def chunks() -> AsyncIterator[peer_pb2.EnvelopeChunk]:
+            first = peer_pb2.EnvelopeChunk(header=header)
+            self._count(recipient, first.ByteSize())
+            yield first
+            view = memoryview(body)
+            for start in range(0, len(body), CHUNK_BYTES):
+                chunk = peer_pb2.EnvelopeChunk(
+                    data=bytes(view[start:start + CHUNK_BYTES])
+                )
+                self._count(recipient, chunk.ByteSize())
+                yield chunk
+
+        def call(_request: None, timeout: float) -> Any:
+            # Each try streams the body again from its first chunk.
+            return stub.DeliverStream(chunks(), timeout=timeout)
+
+        try:
+            await _call_with_retry(call, None, timeout)
         except grpc.aio.AioRpcError as exc:
             raise TransportError(recipient, _describe(exc)) from None
 

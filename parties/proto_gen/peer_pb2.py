@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11mpc/v1/peer.proto\x12\x06mpc.v1\"Z\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\x11\n\x0f\x44\x65liverResponse\"T\n\x0eProposeRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x11\n\tinitiator\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"H\n\x0fProposeResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63laration\x18\x03 \x01(\x0c\x32x\n\x04Peer\x12:\n\x07Propose\x12\x16.mpc.v1.ProposeRequest\x1a\x17.mpc.v1.ProposeResponse\x12\x34\n\x07\x44\x65liver\x12\x10.mpc.v1.Envelope\x1a\x17.mpc.v1.DeliverResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11mpc/v1/peer.proto\x12\x06mpc.v1\"Z\n\x08\x45nvelope\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x11\n\tsignature\x18\x05 \x01(\x0c\"\x11\n\x0f\x44\x65liverResponse\"Q\n\rEnvelopeChunk\x12(\n\x06header\x18\x01 \x01(\x0b\x32\x16.mpc.v1.EnvelopeHeaderH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"z\n\x0e\x45nvelopeHeader\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x0e\n\x06sender\x18\x02 \x01(\t\x12\r\n\x05phase\x18\x03 \x01(\t\x12\x11\n\tbody_size\x18\x04 \x01(\x04\x12\x13\n\x0b\x62ody_sha256\x18\x05 \x01(\x0c\x12\x11\n\tsignature\x18\x06 \x01(\x0c\"T\n\x0eProposeRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\x0c\x12\x11\n\tinitiator\x18\x02 \x01(\t\x12\x0c\n\x04spec\x18\x03 \x01(\x0c\x12\x11\n\tsignature\x18\x04 \x01(\x0c\"H\n\x0fProposeResponse\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x01 \x01(\x08\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65\x63laration\x18\x03 \x01(\x0c\x32\xbb\x01\n\x04Peer\x12:\n\x07Propose\x12\x16.mpc.v1.ProposeRequest\x1a\x17.mpc.v1.ProposeResponse\x12\x34\n\x07\x44\x65liver\x12\x10.mpc.v1.Envelope\x1a\x17.mpc.v1.DeliverResponse\x12\x41\n\rDeliverStream\x12\x15.mpc.v1.EnvelopeChunk\x1a\x17.mpc.v1.DeliverResponse(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,10 +35,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENVELOPE']._serialized_end=119
   _globals['_DELIVERRESPONSE']._serialized_start=121
   _globals['_DELIVERRESPONSE']._serialized_end=138
-  _globals['_PROPOSEREQUEST']._serialized_start=140
-  _globals['_PROPOSEREQUEST']._serialized_end=224
-  _globals['_PROPOSERESPONSE']._serialized_start=226
-  _globals['_PROPOSERESPONSE']._serialized_end=298
-  _globals['_PEER']._serialized_start=300
-  _globals['_PEER']._serialized_end=420
+  _globals['_ENVELOPECHUNK']._serialized_start=140
+  _globals['_ENVELOPECHUNK']._serialized_end=221
+  _globals['_ENVELOPEHEADER']._serialized_start=223
+  _globals['_ENVELOPEHEADER']._serialized_end=345
+  _globals['_PROPOSEREQUEST']._serialized_start=347
+  _globals['_PROPOSEREQUEST']._serialized_end=431
+  _globals['_PROPOSERESPONSE']._serialized_start=433
+  _globals['_PROPOSERESPONSE']._serialized_end=505
+  _globals['_PEER']._serialized_start=508
+  _globals['_PEER']._serialized_end=695
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,7 @@
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -21,6 +22,30 @@ class Envelope(_message.Message):
 class DeliverResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class EnvelopeChunk(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: EnvelopeHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[EnvelopeHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class EnvelopeHeader(_message.Message):
+    __slots__ = ("job_id", "sender", "phase", "body_size", "body_sha256", "signature")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    PHASE_FIELD_NUMBER: _ClassVar[int]
+    BODY_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BODY_SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    job_id: bytes
+    sender: str
+    phase: str
+    body_size: int
+    body_sha256: bytes
+    signature: bytes
+    def __init__(self, job_id: _Optional[bytes] = ..., sender: _Optional[str] = ..., phase: _Optional[str] = ..., body_size: _Optional[int] = ..., body_sha256: _Optional[bytes] = ..., signature: _Optional[bytes] = ...) -> None: ...
 
 class ProposeRequest(_message.Message):
     __slots__ = ("job_id", "initiator", "spec", "signature")

@@ -44,6 +44,11 @@ class PeerStub:
                 request_serializer=mpc_dot_v1_dot_peer__pb2.Envelope.SerializeToString,
                 response_deserializer=mpc_dot_v1_dot_peer__pb2.DeliverResponse.FromString,
                 _registered_method=True)
+        self.DeliverStream = channel.stream_unary(
+                '/mpc.v1.Peer/DeliverStream',
+                request_serializer=mpc_dot_v1_dot_peer__pb2.EnvelopeChunk.SerializeToString,
+                response_deserializer=mpc_dot_v1_dot_peer__pb2.DeliverResponse.FromString,
+                _registered_method=True)
 
 
 class PeerServicer:
@@ -63,6 +68,15 @@ class PeerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeliverStream(self, request_iterator, context):
+        """One protocol message too large for one Deliver call (a share or a
+        reveal of a long vector): a header, then the body in chunks of at
+        most 1 MiB. The signature in the header covers the body's SHA-256.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -74,6 +88,11 @@ def add_PeerServicer_to_server(servicer, server):
             'Deliver': grpc.unary_unary_rpc_method_handler(
                     servicer.Deliver,
                     request_deserializer=mpc_dot_v1_dot_peer__pb2.Envelope.FromString,
+                    response_serializer=mpc_dot_v1_dot_peer__pb2.DeliverResponse.SerializeToString,
+            ),
+            'DeliverStream': grpc.stream_unary_rpc_method_handler(
+                    servicer.DeliverStream,
+                    request_deserializer=mpc_dot_v1_dot_peer__pb2.EnvelopeChunk.FromString,
                     response_serializer=mpc_dot_v1_dot_peer__pb2.DeliverResponse.SerializeToString,
             ),
     }
@@ -130,6 +149,33 @@ class Peer:
             target,
             '/mpc.v1.Peer/Deliver',
             mpc_dot_v1_dot_peer__pb2.Envelope.SerializeToString,
+            mpc_dot_v1_dot_peer__pb2.DeliverResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeliverStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/mpc.v1.Peer/DeliverStream',
+            mpc_dot_v1_dot_peer__pb2.EnvelopeChunk.SerializeToString,
             mpc_dot_v1_dot_peer__pb2.DeliverResponse.FromString,
             options,
             channel_credentials,
