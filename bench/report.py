@@ -199,19 +199,16 @@ def _target_lines(data: dict) -> list[str]:
         met = seconds <= TARGET_VERIFIED_SECONDS
         reason = ""
         proofs = case["proofs"]
-        if not met and secp and not _status(proofs):
+        if not met and not _status(proofs):
             # Each party proves its bits and verifies its two peers'.
             bits = proofs["bits_per_party"]
-            raw = secp["cases"]
-            floor = 3 * bits * (
-                raw["range proof per bit, proving"]["raw_us"]
-                + 2 * raw["range proof per bit, verifying"]["raw_us"]
-            ) / 1e6 / data["machine"]["nproc"]
-            reason = (f" Each party proves {bits:,} bits and verifies "
-                   f"{2 * bits:,}; the curve operations alone take "
-                   f"{floor:.1f} s on {data['machine']['nproc']} cores at "
-                   "this run's speed, so per-bit Sigma proofs cannot meet "
-                   "it here.")
+            reason = (
+                f" Each party proves {bits:,} bits and verifies "
+                f"{2 * bits:,}, about four scalar multiplications per "
+                "bit each way, on 2 cores shared by three daemons. The "
+                "per-bit code is close to the raw operations (below), so "
+                "meeting the target needs fewer curve operations per bit "
+                "(another range proof), not less overhead.")
         lines.append(
             f"- Verified, 3 parties x 1,000 values in 16-bit ranges, end to "
             f"end at most {TARGET_VERIFIED_SECONDS:g} s: {seconds:.1f} s, "
