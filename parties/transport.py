@@ -272,9 +272,15 @@ def _with_auth_check(
     handler: grpc.RpcMethodHandler,
     check: Callable[[grpc.aio.ServicerContext], Awaitable[Any]],
 ) -> grpc.RpcMethodHandler:
-    """Return `handler` with `check(context)` awaited before its behavior."""
+    """Return `handler` with `check(context)` awaited before its behavior.
+
+    A unary request that does not parse is rejected with INVALID_ARGUMENT
+    after the check, instead of failing inside gRPC as UNKNOWN with a
+    logged traceback.
+    """
     options = {
-        "request_deserializer": handler.request_deserializer,
+        "request_deserializer": _safe_deserializer(
+            handler.request_deserializer),
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary is not None:
@@ -282,6 +288,7 @@ def _with_auth_check(
 
         async def unary_unary(request: Any, context: Any) -> Any:
             await check(context)
+            await _reject_undecodable(request, context)
             return await _resolve(unary(request, context))
 
         return grpc.unary_unary_rpc_method_handler(unary_unary, **options)
@@ -291,7 +298,13 @@ def _with_auth_check(
 
         async def stream_unary(requests: Any, context: Any) -> Any:
             await check(context)
-            return await _resolve(client_stream(requests, context))
+
+            async def parsed() -> AsyncIterator[Any]:
+                async for request in requests:
+                    await _reject_undecodable(request, context)
+                    yield request
+
+            return await _resolve(client_stream(parsed(), context))
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, **options)
 
@@ -300,6 +313,7 @@ def _with_auth_check(
 
         async def unary_stream(request: Any, context: Any) -> Any:
             await check(context)
+            await _reject_undecodable(request, context)
             async for item in _responses(server_stream(request, context)):
                 yield item
 
@@ -313,6 +327,33 @@ def _with_auth_check(
             yield item
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, **options)
+
+
+_UNDECODABLE = object()
+"""What the safe deserializer returns for bytes that do not parse."""
+
+
+def _safe_deserializer(
+    deserializer: Callable[[bytes], Any] | None,
+) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # DecodeError, or anything a parser raises
+            return _UNDECODABLE
+
+    return parse
+
+
+async def _reject_undecodable(request: Any, context: Any) -> None:
+    if request is _UNDECODABLE:
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "request is not a valid protobuf message of this method",
+        )
 
 
 async def _resolve(result: Any) -> Any:

@@ -359,14 +359,6 @@ async def test_raw_protobuf_bytes_rejected(cluster):
     assert tracebacks(mark, ("google.protobuf.message.DecodeError",)) == []
 
 
-@known_bug(
-    "bytes that are not a valid protobuf (e.g. b'\\xff\\xff\\xff\\xff' to "
-    "Peer/Deliver or Peer/Propose) fail in gRPC's deserializer before the "
-    "handler runs: the caller gets UNKNOWN 'Unexpected DecodeError', and "
-    "the daemon logs an ERROR with a traceback for every such call, with "
-    "no rate limit. Fix in parties/transport.py _with_auth_check: "
-    "register raw-bytes handlers and parse after the auth check, "
-    "rejecting a DecodeError through _reject with INVALID_ARGUMENT.")
 async def test_corrupt_protobuf_invalid_argument(cluster):
     mark = LogMark(cluster, PARTIES)
     codes = {}
