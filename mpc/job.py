@@ -305,7 +305,7 @@ class Party:
             raise ValueError(f"job id must be {JOB_ID_BYTES} bytes")
         existing = self.jobs.get(job_id)
         if existing is not None:
-            # A repeated proposal gets the same answer and is not
+            # A repeated proposal gets the same reply and is not
             # admitted (nor its budget reserved) a second time.
             if (existing.spec_json != proposal.spec
                     or existing.spec.initiator != proposal.initiator):

@@ -17,7 +17,6 @@ import json
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import sys
 import time
@@ -40,7 +39,12 @@ from parties.proto_gen import control_pb2, control_pb2_grpc, peer_pb2
 from parties.results import externalise_arrays
 from parties.metrics import CountingHandler, CountingTransport, DaemonMetrics
 from parties.source import ArrowSource
-from parties.store import BudgetExceededError, JobExistsError, Store
+from parties.store import (
+    JOB_ID_PATTERN,
+    BudgetExceededError,
+    JobExistsError,
+    Store,
+)
 from parties.transport import (
     GrpcTransport,
     PinnedCertificates,
@@ -382,12 +386,9 @@ class ControlServicer(control_pb2_grpc.ControlServicer):
         return control_pb2.GetBudgetResponse(budget_json=json.dumps(budget))
 
 
-_JOB_ID = re.compile(r"[0-9a-f]{32}")
-
-
 async def _check_job_id(job_id: str, context: Any) -> None:
     """Abort a control call whose job id is not 32 lower-case hex digits."""
-    if not _JOB_ID.fullmatch(job_id):
+    if not JOB_ID_PATTERN.fullmatch(job_id):
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT,
             f"invalid job id {job_id[:40]!r}: expected 32 hex digits")

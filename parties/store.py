@@ -44,7 +44,8 @@ BUSY_TIMEOUT = 30.0
 BUDGET_TOLERANCE = 1e-9
 """Relative slack on a cap, so that e.g. 0.1 + 0.2 fits a cap of 0.3."""
 
-_JOB_ID = re.compile(r"[0-9a-f]{32}")
+JOB_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+"""A job id: 128 bits as 32 lower-case hex digits."""
 _DIGEST_BYTES = 32
 
 _SCHEMA = (
@@ -178,7 +179,7 @@ def _now() -> str:
 
 
 def _check_job_id(job_id: str) -> None:
-    if not (isinstance(job_id, str) and _JOB_ID.fullmatch(job_id)):
+    if not (isinstance(job_id, str) and JOB_ID_PATTERN.fullmatch(job_id)):
         raise ValueError(
             f"invalid job id {job_id!r}: expected 32 lower-case hex digits "
             "(128 bits)"

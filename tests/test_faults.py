@@ -304,7 +304,7 @@ async def test_job_repeated_after_restart_is_idempotent(cluster):
             await transport.send("bob", late, 5.0)
             with pytest.raises(TransportError, match="INVALID_ARGUMENT"):
                 await transport.send("carol", late, 5.0)
-            # A message for a job nobody knows is rejected.
+            # A message for a job no party accepted is rejected.
             for party in ("bob", "carol"):
                 with pytest.raises(TransportError,
                                    match="INVALID_ARGUMENT.*unknown job"):
@@ -452,7 +452,8 @@ async def test_party_repeated_proposal_admits_once():
 
     first = await bob.on_propose(proposal)
     again = await bob.on_propose(proposal)
-    assert first.accepted and again == first
+    assert first.accepted
+    assert again == first
     assert bob.hooks.admitted == 1
     # The same job id with another spec is refused.
     other = vector_job(("alice", "bob"), timeout=0.4).to_json().encode()
@@ -462,10 +463,12 @@ async def test_party_repeated_proposal_admits_once():
     # Alice never starts it: bob gives up, and then refuses it cleanly.
     outcome = await bob.jobs[proposal.job_id].task
     await asyncio.sleep(0)  # Let the run retire.
-    assert outcome.state == "aborted" and outcome.culprits == ["alice"]
+    assert outcome.state == "aborted"
+    assert outcome.culprits == ["alice"]
     assert bob.jobs == {}
     late = await bob.on_propose(proposal)
-    assert not late.accepted and "already aborted" in late.reason
+    assert not late.accepted
+    assert "already aborted" in late.reason
     assert bob.hooks.admitted == 1
 
 
@@ -478,7 +481,8 @@ async def test_party_late_message_after_end_is_ignored():
     assert (await run.task).state == "completed"
     await asyncio.sleep(0.05)  # Let every party's run retire.
     bob = runtimes["bob"]
-    assert bob.jobs == {} and run.job_id in bob.finished
+    assert bob.jobs == {}
+    assert run.job_id in bob.finished
 
     for phase in ("share", "reveal", "abort"):
         await bob.on_message(Message(run.job_id, "carol", phase, b"late"))
@@ -544,7 +548,8 @@ async def test_job_deadline_ignores_wall_clock_jumps(monkeypatch):
     started = time.monotonic()
     outcome = await runtimes["alice"].submit(spec)
     elapsed = time.monotonic() - started
-    assert outcome.state == "aborted" and outcome.culprits == ["carol"]
+    assert outcome.state == "aborted"
+    assert outcome.culprits == ["carol"]
     assert outcome.phase == "share"
     assert 0.9 * spec.phase_timeout <= elapsed < spec.phase_timeout + 1.0
 
@@ -566,5 +571,7 @@ def test_job_rejected_proposal_keeps_no_run():
         return bob, reply
 
     bob, reply = asyncio.run(scenario())
-    assert not reply.accepted and reply.reason == "not today"
-    assert bob.jobs == {} and not bob.finished
+    assert not reply.accepted
+    assert reply.reason == "not today"
+    assert bob.jobs == {}
+    assert not bob.finished
