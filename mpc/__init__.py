@@ -9,4 +9,4 @@ mode).
 
 __version__ = "0.1.0"
 PROTOCOL_NAME = b"mpc-joint-stats"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2

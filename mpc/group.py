@@ -10,14 +10,19 @@ point other than the identity is rejected.
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
+from collections.abc import Sequence
 
-from coincurve import PublicKey
+import numpy as np
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
 
 SUITE = b"secp256k1-sha512"
 Q = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """Order of the group (the curve has cofactor 1)."""
 FIELD_PRIME = 2**256 - 2**32 - 977
+_FIELD_PRIME_BYTES = FIELD_PRIME.to_bytes(32, "big")
 POINT_BYTES = 33
 SCALAR_BYTES = 32
 H_LABEL = b"mpc-joint-stats/v1/pedersen-H"
@@ -28,74 +33,105 @@ class EncodingError(ValueError):
     """Bytes that are not a canonical point or scalar encoding."""
 
 
+_CTX = GLOBAL_CONTEXT.ctx
+_COMPRESSED = lib.SECP256K1_EC_COMPRESSED
+
+
+def _new_key(copy_of=None):
+    """Return a fresh secp256k1_pubkey, a copy of `copy_of` if given."""
+    if copy_of is None:
+        return ffi.new("secp256k1_pubkey *")
+    return ffi.new("secp256k1_pubkey *", copy_of[0])
+
+
 class Point:
-    """A group element; `None` inside stands for the identity."""
+    """A group element; `None` inside stands for the identity.
 
-    __slots__ = ("_key",)
+    Inside is libsecp256k1's parsed point (a `secp256k1_pubkey *`),
+    called through coincurve's bindings. A point decoded from bytes keeps
+    them, so that encoding it again for a transcript costs nothing.
+    """
 
-    def __init__(self, key: PublicKey | None) -> None:
-        self._key = key
+    __slots__ = ("_raw", "_encoding")
+
+    def __init__(self, raw=None, encoding: bytes | None = None) -> None:
+        self._raw = raw
+        self._encoding = encoding
 
     @property
     def is_identity(self) -> bool:
-        return self._key is None
+        return self._raw is None
 
     def __add__(self, other: Point) -> Point:
-        if self._key is None:
+        if self._raw is None:
             return other
-        if other._key is None:
+        if other._raw is None:
             return self
-        try:
-            return Point(PublicKey.combine_keys([self._key, other._key]))
-        except ValueError:
-            # libsecp256k1 refuses a sum at infinity: P + (-P).
-            return IDENTITY
+        out = _new_key()
+        if lib.secp256k1_ec_pubkey_combine(
+            _CTX, out, [self._raw, other._raw], 2
+        ):
+            return Point(out)
+        # libsecp256k1 rejects a sum at infinity: P + (-P).
+        return IDENTITY
 
     def __neg__(self) -> Point:
-        if self._key is None:
+        if self._raw is None:
             return self
-        data = bytearray(self._key.format(compressed=True))
-        data[0] ^= 1  # 0x02 <-> 0x03 flips the sign of y.
-        return Point(PublicKey(bytes(data)))
+        out = _new_key(self._raw)
+        lib.secp256k1_ec_pubkey_negate(_CTX, out)
+        return Point(out)
 
     def __sub__(self, other: Point) -> Point:
         return self + (-other)
 
     def __mul__(self, scalar: int) -> Point:
         scalar %= Q
-        if scalar == 0 or self._key is None:
+        if scalar == 0 or self._raw is None:
             return IDENTITY
         if scalar == 1:
             return self  # Points are immutable; 1*P costs nothing.
-        return Point(self._key.multiply(scalar.to_bytes(32, "big")))
+        out = _new_key(self._raw)
+        # Constant-time in the scalar (secp256k1_ecmult_const).
+        lib.secp256k1_ec_pubkey_tweak_mul(
+            _CTX, out, scalar.to_bytes(SCALAR_BYTES, "big")
+        )
+        return Point(out)
 
     __rmul__ = __mul__
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Point):
             return NotImplemented
-        if self._key is None or other._key is None:
-            return self._key is other._key
+        if self._raw is None or other._raw is None:
+            return self._raw is other._raw
         return self.encode() == other.encode()
 
     def __hash__(self) -> int:
-        return hash(self.encode() if self._key is not None else b"")
+        return hash(self.encode() if self._raw is not None else b"")
 
     def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        # The coincurve key cannot be pickled, so a point travels to and
-        # from a process pool as its canonical encoding.
-        if self._key is None:
+        # A libsecp256k1 struct cannot be pickled, so a point travels to
+        # and from a process pool as its canonical encoding.
+        if self._raw is None:
             return (Point, (None,))
         return (decode_point, (self.encode(),))
 
     def encode(self) -> bytes:
         """Return the 33-byte compressed encoding; the identity has none."""
-        if self._key is None:
-            raise EncodingError("the identity point has no encoding")
-        return self._key.format(compressed=True)
+        if self._encoding is None:
+            if self._raw is None:
+                raise EncodingError("the identity point has no encoding")
+            out = ffi.new("unsigned char[33]")
+            size = ffi.new("size_t *", POINT_BYTES)
+            lib.secp256k1_ec_pubkey_serialize(
+                _CTX, out, size, self._raw, _COMPRESSED
+            )
+            self._encoding = bytes(out)
+        return self._encoding
 
     def __repr__(self) -> str:
-        if self._key is None:
+        if self._raw is None:
             return "Point(identity)"
         return f"Point({self.encode().hex()})"
 
@@ -104,28 +140,178 @@ IDENTITY = Point(None)
 
 
 def base_mul(scalar: int) -> Point:
-    """Return scalar * G."""
+    """Return scalar * G, in constant time (secp256k1_ecmult_gen)."""
     scalar %= Q
     if scalar == 0:
         return IDENTITY
-    return Point(PublicKey.from_valid_secret(scalar.to_bytes(32, "big")))
+    out = _new_key()
+    lib.secp256k1_ec_pubkey_create(
+        _CTX, out, scalar.to_bytes(SCALAR_BYTES, "big")
+    )
+    return Point(out)
 
 
 def sum_points(points) -> Point:
     """Return the sum of an iterable of points."""
-    keys = [p._key for p in points if p._key is not None]
-    if not keys:
+    raws = [p._raw for p in points if p._raw is not None]
+    if not raws:
         return IDENTITY
-    if len(keys) == 1:
-        return Point(keys[0])
-    try:
-        return Point(PublicKey.combine_keys(keys))
-    except ValueError:
-        # The sum is the identity, or a partial sum was: add pairwise.
-        total = IDENTITY
-        for key in keys:
-            total = total + Point(key)
-        return total
+    if len(raws) == 1:
+        return Point(raws[0])
+    out = _new_key()
+    if lib.secp256k1_ec_pubkey_combine(_CTX, out, raws, len(raws)):
+        return Point(out)
+    # libsecp256k1 sums in Jacobian coordinates and rejects only a total
+    # at infinity, so the sum is the identity.
+    return IDENTITY
+
+
+# Multi-scalar multiplication, for batch verification.
+#
+# Pippenger's bucket method on top of one libsecp256k1 call,
+# secp256k1_ec_pubkey_combine, which adds any number of points in C.
+# Every scalar is cut into windows of c bits. In each window, the points
+# whose digit is d are added into bucket d, one combine call per bucket.
+# The buckets are then weighted by their digits bit by bit: the total is
+# sum over bit positions p of 2^p * (sum of the buckets of window p // c
+# whose digit has bit p % c set), evaluated by Horner's rule, again with
+# combine calls. Each point is added once per window instead of once per
+# set bit. The scalars here are public (verifier randomness and proof
+# responses), so this variable-time code leaks nothing secret.
+
+_KEY_BYTES = 64
+"""Size of libsecp256k1's parsed point, secp256k1_pubkey."""
+_ADD_COST = 0.5
+"""Estimated microseconds to add one point inside a combine call."""
+_CALL_COST = 3.0
+"""Estimated microseconds of one combine call beyond its additions
+(mostly the field inversion that makes its result affine)."""
+_SMALL_MSM = 8
+"""Below this many terms, separate multiplications are cheaper."""
+
+
+def _address(raw) -> int:
+    return int(ffi.cast("uintptr_t", raw))
+
+
+def _window_bits(bit_lengths: np.ndarray) -> int:
+    """Return the window width with the least estimated cost."""
+    widest = int(bit_lengths.max())
+    best, best_cost = 1, math.inf
+    for width in range(1, 17):
+        windows = -(-widest // width)
+        additions = int((-(-bit_lengths // width)).sum())
+        per_window = (1 << width) * _CALL_COST + width * (
+            (1 << (width - 1)) * _ADD_COST + _CALL_COST
+        )
+        cost = additions * _ADD_COST + windows * per_window
+        if cost < best_cost:
+            best, best_cost = width, cost
+    return best
+
+
+def _digits(scalars: list[int], width: int, windows: int) -> np.ndarray:
+    """Return the base-2^width digits of each scalar, lowest first."""
+    raw = b"".join(s.to_bytes(SCALAR_BYTES, "little") for s in scalars)
+    bits = np.unpackbits(
+        np.frombuffer(raw, dtype=np.uint8).reshape(len(scalars), -1),
+        axis=1,
+        bitorder="little",
+    )
+    padded = np.zeros((len(scalars), windows * width), dtype=np.uint32)
+    used = min(bits.shape[1], windows * width)
+    padded[:, :used] = bits[:, :used]
+    weights = (1 << np.arange(width, dtype=np.uint32)).astype(np.uint32)
+    return padded.reshape(len(scalars), windows, width) @ weights
+
+
+def _pointer_array(addresses: np.ndarray):
+    """Return a `secp256k1_pubkey **` view of an array of addresses.
+
+    The numpy array must outlive the view."""
+    return ffi.cast("secp256k1_pubkey **", ffi.from_buffer(addresses))
+
+
+def multi_mul(points: Sequence[Point], scalars: Sequence[int]) -> Point:
+    """Return sum_i scalars[i] * points[i], in variable time.
+
+    For public scalars only: the time taken depends on their values.
+    """
+    if len(points) != len(scalars):
+        raise ValueError(
+            f"{len(points)} points but {len(scalars)} scalars"
+        )
+    terms = [
+        (p._raw, s % Q)
+        for p, s in zip(points, scalars)
+        if p._raw is not None and s % Q
+    ]
+    if len(terms) < _SMALL_MSM:
+        return sum_points(Point(k) * s for k, s in terms)
+    raws = [k for k, _ in terms]
+    values = [s for _, s in terms]
+    bit_lengths = np.array([s.bit_length() for s in values])
+    width = _window_bits(bit_lengths)
+    windows = -(-int(bit_lengths.max()) // width)
+    digits = _digits(values, width, windows)
+    addresses = np.array([_address(r) for r in raws], dtype=np.uint64)
+    combine = lib.secp256k1_ec_pubkey_combine
+
+    # Step 1: bucket d of window w is the sum of the points whose
+    # digit w is d. The digit 0 adds nothing and has no bucket.
+    size = 1 << width
+    buckets = ffi.new("secp256k1_pubkey[]", windows * size)
+    filled = np.zeros((windows, size), dtype=bool)
+    for window in range(windows):
+        column = digits[:, window]
+        counts = np.bincount(column, minlength=size)
+        starts = np.cumsum(counts) - counts
+        ordered = addresses[np.argsort(column, kind="stable")]
+        pointers = _pointer_array(ordered)
+        row = buckets + window * size
+        for digit in (np.nonzero(counts[1:])[0] + 1).tolist():
+            filled[window, digit] = combine(
+                _CTX,
+                row + digit,
+                pointers + int(starts[digit]),
+                int(counts[digit]),
+            )
+
+    # Step 2: Horner's rule over bit positions, top first:
+    # total = 2*total + (buckets of window p // width whose digit has
+    # bit p % width set). Two slots take turns as the running total,
+    # because combine clears its output before reading its inputs.
+    bucket_base = int(ffi.cast("uintptr_t", buckets))
+    digit_values = np.arange(size)
+    slots = ffi.new("secp256k1_pubkey[]", 2)
+    slot_addresses = [
+        int(ffi.cast("uintptr_t", slots + i)) for i in range(2)
+    ]
+    inputs = np.zeros(2 + size, dtype=np.uint64)
+    input_pointers = _pointer_array(inputs)
+    current = -1  # Slot holding the total; -1 while it is the identity.
+    for position in range(windows * width - 1, -1, -1):
+        window, bit = divmod(position, width)
+        chosen = np.nonzero(filled[window] & ((digit_values >> bit) & 1 == 1))
+        chosen_addresses = bucket_base + _KEY_BYTES * (
+            window * size + chosen[0].astype(np.uint64)
+        )
+        count = len(chosen_addresses)
+        if current >= 0:
+            inputs[0] = inputs[1] = slot_addresses[current]
+            inputs[2 : 2 + count] = chosen_addresses
+            count += 2
+        else:
+            inputs[:count] = chosen_addresses
+        if count == 0:
+            continue
+        target = 1 - current if current >= 0 else 0
+        current = target if combine(
+            _CTX, slots + target, input_pointers, count
+        ) else -1
+    if current < 0:
+        return IDENTITY
+    return Point(_new_key(slots + current))
 
 
 def decode_point(data: bytes) -> Point:
@@ -134,16 +320,16 @@ def decode_point(data: bytes) -> Point:
         raise EncodingError(
             "a point must be 33 bytes of compressed SEC1 (prefix 02 or 03)"
         )
-    x = int.from_bytes(data[1:], "big")
-    if x >= FIELD_PRIME:
+    data = bytes(data)
+    # Equal-length big-endian bytes compare as the numbers they encode.
+    if data[1:] >= _FIELD_PRIME_BYTES:
         raise EncodingError("point x-coordinate is not below the field prime")
-    try:
-        key = PublicKey(bytes(data))
-    except ValueError as exc:
-        raise EncodingError("point is not on the curve") from exc
-    if key.format(compressed=True) != bytes(data):
-        raise EncodingError("point encoding is not canonical")
-    return Point(key)
+    raw = _new_key()
+    if not lib.secp256k1_ec_pubkey_parse(_CTX, raw, data, POINT_BYTES):
+        raise EncodingError("point is not on the curve")
+    # With the prefix 02 or 03 and x below p, a point on the curve has
+    # exactly this encoding, so the bytes are canonical as they stand.
+    return Point(raw, data)
 
 
 def encode_scalar(scalar: int) -> bytes:
@@ -171,6 +357,24 @@ def random_scalar() -> int:
             return value
 
 
+SCALAR_DRAW_BYTES = 48
+"""Bytes drawn per scalar by random_scalars: 384 bits reduced mod q are
+within 2^-128 of uniform, as hash_to_field in RFC 9380 has it."""
+
+
+def random_scalars(count: int) -> list[int]:
+    """Return `count` scalars in [1, q), uniform within 2^-128, from one
+    read of the OS CSPRNG."""
+    data = secrets.token_bytes(SCALAR_DRAW_BYTES * count)
+    out = [
+        int.from_bytes(data[i : i + SCALAR_DRAW_BYTES], "big") % Q
+        for i in range(0, len(data), SCALAR_DRAW_BYTES)
+    ]
+    # A zero comes with probability 2^-256; draw it again rather than
+    # hand out a scalar that breaks the callers' assumptions.
+    return [value or random_scalar() for value in out]
+
+
 def hash_to_point(label: bytes) -> Point:
     """Hash a label to the curve by try-and-increment on SHA-256.
 
@@ -182,8 +386,8 @@ def hash_to_point(label: bytes) -> Point:
         if int.from_bytes(x, "big") >= FIELD_PRIME:
             continue
         try:
-            return Point(PublicKey(b"\x02" + x))
-        except ValueError:
+            return decode_point(b"\x02" + x)
+        except EncodingError:
             continue
     raise RuntimeError("hash_to_point found no point in 2^16 tries")
 

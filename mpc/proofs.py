@@ -32,8 +32,10 @@ its bits through timing.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TypeVar
 
 from mpc.commitments import commit, opens
@@ -50,7 +52,8 @@ from mpc.group import (
     decode_point,
     decode_scalar,
     encode_scalar,
-    random_scalar,
+    multi_mul,
+    random_scalars,
     sum_points,
 )
 from mpc.transcript import Transcript
@@ -138,33 +141,33 @@ class ProofContext:
 
 
 @dataclass(frozen=True)
-class BitResponse:
-    """The per-bit part of an OR proof: c0, z0 and z1, with c1 = c - c0."""
-
-    c0: int
-    z0: int
-    z1: int
-
-
-@dataclass(frozen=True)
 class BitProof:
-    """Proof that C commits to 0 or 1: the challenge c and (c0, z0, z1).
+    """Proof that C commits to 0 or 1: (A0, A1, c0, z0, z1).
 
-    The challenge travels with the proof because the verifier needs
-    c1 = c - c0 to recompute the first message A1, then checks that the
-    transcript hashes to c.
+    A0 and A1 are the first messages of the two branches. The verifier
+    hashes the transcript with them to get the challenge c and sets
+    c1 = c - c0. A range or one-hot proof holds one BitProof per bit,
+    all sharing one challenge.
 
-    Encoding (128 bytes): c || c0 || z0 || z1, each a 32-byte scalar.
+    Encoding (162 bytes): A0 || A1 (33 bytes each) || c0 || z0 || z1
+    (32 bytes each).
     """
 
-    c: int
+    a0: Point
+    a1: Point
     c0: int
     z0: int
     z1: int
 
     def encode(self) -> bytes:
         return b"".join(
-            encode_scalar(s) for s in (self.c, self.c0, self.z0, self.z1)
+            (
+                self.a0.encode(),
+                self.a1.encode(),
+                encode_scalar(self.c0),
+                encode_scalar(self.z0),
+                encode_scalar(self.z1),
+            )
         )
 
     @classmethod
@@ -175,9 +178,17 @@ class BitProof:
     @classmethod
     def read(cls, reader: ProofReader) -> BitProof:
         """Read a bit proof; raise EncodingError if it is malformed."""
+        data = reader.take(BIT_PROOF_BYTES)
         return cls(
-            reader.scalar(), reader.scalar(), reader.scalar(), reader.scalar()
+            decode_point(data[:POINT_BYTES]),
+            decode_point(data[POINT_BYTES : 2 * POINT_BYTES]),
+            decode_scalar(data[2 * POINT_BYTES : 2 * POINT_BYTES + 32]),
+            decode_scalar(data[2 * POINT_BYTES + 32 : 2 * POINT_BYTES + 64]),
+            decode_scalar(data[2 * POINT_BYTES + 64 :]),
         )
+
+
+BIT_PROOF_BYTES = 2 * POINT_BYTES + 3 * SCALAR_BYTES
 
 
 @dataclass(frozen=True)
@@ -185,22 +196,19 @@ class RangeProof:
     """Proof that a commitment opens to a value in [lo, hi].
 
     Used for ranges, bounded sums and noise bounds. `bit_commitments`
-    contains C_t for the k weighted bits, `c` the challenge shared by all
-    bits and `responses` one (c0, z0, z1) per bit.
+    contains C_t for the k weighted bits and `bits` one BitProof per bit.
 
-    Encoding: k (4 bytes) || C_0 .. C_{k-1} (33 bytes each) || c
-    || (c0 || z0 || z1) per bit, so 4 + 33*k + 32 + 96*k bytes.
+    Encoding: k (4 bytes) || C_0 .. C_{k-1} (33 bytes each) || the k bit
+    proofs (162 bytes each), so 4 + 195*k bytes.
     """
 
     bit_commitments: tuple[Point, ...]
-    c: int
-    responses: tuple[BitResponse, ...]
+    bits: tuple[BitProof, ...]
 
     def encode(self) -> bytes:
         parts = [encode_count(len(self.bit_commitments))]
         parts += [point.encode() for point in self.bit_commitments]
-        parts.append(encode_scalar(self.c))
-        parts += [_encode_response(r) for r in self.responses]
+        parts += [bit.encode() for bit in self.bits]
         return b"".join(parts)
 
     @classmethod
@@ -224,30 +232,34 @@ class RangeProof:
         if bits is not None and count != bits:
             raise EncodingError(f"expected {bits} bits, got {count}")
         bit_commitments = tuple(reader.point() for _ in range(count))
-        c = reader.scalar()
-        responses = tuple(_read_response(reader) for _ in range(count))
-        return cls(bit_commitments, c, responses)
+        return cls(
+            bit_commitments,
+            tuple(BitProof.read(reader) for _ in range(count)),
+        )
+
+
+def range_proof_size(bits: int) -> int:
+    """Return the encoded size of a RangeProof with `bits` bits."""
+    return COUNT_BYTES + (POINT_BYTES + BIT_PROOF_BYTES) * bits
 
 
 @dataclass(frozen=True)
 class OneHotProof:
     """Proof that commitments C_0 .. C_{n-1} hold bits summing to 1.
 
-    `c` is the challenge shared by the n bit proofs, `responses` one
-    (c0, z0, z1) per element and `sum_blinding` the opening R of
-    sum_i C_i - H = R*G.
+    `bits` holds one BitProof per element, all sharing one challenge,
+    and `sum_blinding` the opening R of sum_i C_i - H = R*G.
 
-    Encoding: n (4 bytes) || c || (c0 || z0 || z1) per element
-    || sum_blinding, so 4 + 32 + 96*n + 32 bytes.
+    Encoding: n (4 bytes) || the n bit proofs (162 bytes each)
+    || sum_blinding, so 4 + 162*n + 32 bytes.
     """
 
-    c: int
-    responses: tuple[BitResponse, ...]
+    bits: tuple[BitProof, ...]
     sum_blinding: int
 
     def encode(self) -> bytes:
-        parts = [encode_count(len(self.responses)), encode_scalar(self.c)]
-        parts += [_encode_response(r) for r in self.responses]
+        parts = [encode_count(len(self.bits))]
+        parts += [bit.encode() for bit in self.bits]
         parts.append(encode_scalar(self.sum_blinding))
         return b"".join(parts)
 
@@ -269,9 +281,13 @@ class OneHotProof:
             raise EncodingError("a one-hot proof needs at least one element")
         if size is not None and count != size:
             raise EncodingError(f"expected {size} elements, got {count}")
-        c = reader.scalar()
-        responses = tuple(_read_response(reader) for _ in range(count))
-        return cls(c, responses, reader.scalar())
+        bits = tuple(BitProof.read(reader) for _ in range(count))
+        return cls(bits, reader.scalar())
+
+
+def one_hot_proof_size(members: int) -> int:
+    """Return the encoded size of a OneHotProof over `members` elements."""
+    return COUNT_BYTES + BIT_PROOF_BYTES * members + SCALAR_BYTES
 
 
 # Encoding helpers.
@@ -316,18 +332,6 @@ class ProofReader:
 def encode_count(count: int) -> bytes:
     """Return a count as 4 bytes big-endian."""
     return count.to_bytes(COUNT_BYTES, "big")
-
-
-def _encode_response(response: BitResponse) -> bytes:
-    return (
-        encode_scalar(response.c0)
-        + encode_scalar(response.z0)
-        + encode_scalar(response.z1)
-    )
-
-
-def _read_response(reader: ProofReader) -> BitResponse:
-    return BitResponse(reader.scalar(), reader.scalar(), reader.scalar())
 
 
 def _decode_whole(
@@ -433,11 +437,12 @@ def _start_transcript(
     return transcript
 
 
-# The AND of OR proofs [CDS94], all bits sharing one
-# challenge c. For bit t with commitment C_t and blinding r_t, branch 0
-# claims C_t = r_t*G and branch 1 claims C_t - H = r_t*G. The prover
-# responds on the true branch with a Schnorr response z = k + c_b*r_t and
-# simulates the other by picking its challenge and response first.
+# The AND of OR proofs [CDS94], all bits sharing one challenge c. For
+# bit t with commitment C_t and blinding r_t, branch 0 claims C_t = r_t*G
+# and branch 1 claims C_t - H = r_t*G. The prover responds on the true
+# branch with a Schnorr response z = k + c_b*r_t and simulates the other
+# by picking its challenge and response first. Both first messages travel
+# in the proof, so a verifier can check many proofs in one batch.
 
 
 def _first_message(z: int, c: int, statement: Point) -> Point:
@@ -447,7 +452,8 @@ def _first_message(z: int, c: int, statement: Point) -> Point:
 
 def _drawer(nonces: Iterator[int] | None) -> Callable[[], int]:
     if nonces is None:
-        return random_scalar
+        fresh = _fresh_scalars()
+        return fresh.__next__
 
     def draw() -> int:
         try:
@@ -458,79 +464,284 @@ def _drawer(nonces: Iterator[int] | None) -> Callable[[], int]:
     return draw
 
 
+def _fresh_scalars() -> Iterator[int]:
+    # Blocks grow, so a one-bit proof reads a few scalars' worth of
+    # randomness and a long range proof a few kilobytes at a time.
+    block = 4
+    while True:
+        yield from random_scalars(block)
+        block = min(2 * block, 64)
+
+
 def _prove_bits(
     transcript: Transcript,
     bit_commitments: Sequence[Point],
     bits: Sequence[int],
     bit_blindings: Sequence[int],
     draw: Callable[[], int],
-) -> tuple[int, tuple[BitResponse, ...]]:
-    """Return the shared challenge c and one response per bit.
+) -> tuple[BitProof, ...]:
+    """Return one BitProof per bit, all under one challenge.
 
     A value of `bits` other than 0 or 1 only comes from a forced prover.
     It is treated as branch 0, so the resulting proof fails.
     """
-    # Step 1: first messages, drawing (k, c_sim, z_sim) for each bit.
+    # Step 1: first messages. The true branch b gets A_b = k*G. The
+    # other branch s, whose statement is X_s = C - s*H = r*G + (d - s)*H
+    # for the digit d, is simulated: with u drawn and z_s = u + c_s*r,
+    # A_s = z_s*G - c_s*X_s = u*G + c_s*(s - d)*H. Both multiplications
+    # are constant-time in libsecp256k1.
     states = []
     for point, bit in zip(bit_commitments, bits, strict=True):
-        k, c_sim, z_sim = draw(), draw(), draw()
-        if bit == 1:
-            first0 = _first_message(z_sim, c_sim, point)
-            first1 = base_mul(k)
-        else:
-            first0 = base_mul(k)
-            first1 = _first_message(z_sim, c_sim, point + _NEG_H)
+        k, c_sim, u = draw(), draw(), draw()
+        real = 1 if bit == 1 else 0
+        simulated = 1 - real
+        first_real = base_mul(k)
+        first_sim = base_mul(u) + H * (c_sim * (simulated - bit) % Q)
+        first0, first1 = (
+            (first_sim, first_real) if real else (first_real, first_sim)
+        )
         transcript.append_point(b"A0", first0)
         transcript.append_point(b"A1", first1)
-        states.append((k, c_sim, z_sim))
+        states.append((first0, first1, k, c_sim, u))
 
     # Step 2: the challenge, split per bit as c = c0 + c1.
     c = transcript.challenge()
-    responses = []
-    for (k, c_sim, z_sim), bit, r in zip(
+    proofs = []
+    for (first0, first1, k, c_sim, u), bit, r in zip(
         states, bits, bit_blindings, strict=True
     ):
         c_real = (c - c_sim) % Q
         z_real = (k + c_real * r) % Q
+        z_sim = (u + c_sim * r) % Q
         if bit == 1:
-            responses.append(BitResponse(c_sim, z_sim, z_real))
+            proofs.append(BitProof(first0, first1, c_sim, z_sim, z_real))
         else:
-            responses.append(BitResponse(c_real, z_real, z_sim))
-    return c, tuple(responses)
+            proofs.append(BitProof(first0, first1, c_real, z_real, z_sim))
+    return tuple(proofs)
 
 
-def _check_bits(
+# Verification in batches. Every check of a proof is a linear equation
+# over points that must sum to the identity. A Batch collects the
+# equations of many proofs, weights each by a fresh random 128-bit
+# scalar of the verifier's, and checks their sum with one multi-scalar
+# multiplication: if any equation fails, the weighted sum is the
+# identity with probability at most 2^-128. When the sum fails, each
+# proof is checked alone, in the order it was added, to name the first
+# one that fails.
+
+WEIGHT_BYTES = 16
+"""Size of a batch weight: 128 bits, the soundness of a batch check."""
+DIRECT_BELOW = 200
+"""Batches with fewer points are checked proof by proof (about 65 bits:
+measured where one multi-scalar multiplication starts to pay off)."""
+
+
+class Batch:
+    """Verification equations of many proofs, checked at once.
+
+    The verify_* functions given `batch=` check at once only what needs
+    no curve arithmetic (types, counts, scalars, the challenge), and
+    `check` does the curve arithmetic of all of them. Without `batch=`,
+    each verify_* function checks its proof alone.
+    """
+
+    def __init__(self) -> None:
+        self._points: list[Point] = []
+        self._scalars: list[int] = []
+        self._shared: dict[int, list] = {}
+        self._g = 0
+        self._h = 0
+        self._proofs: list[tuple[str, int, Callable[[], None]]] = []
+        self._weights: list[int] = []
+        self._block = 8
+
+    def __len__(self) -> int:
+        """Return the number of proofs added."""
+        return len(self._proofs)
+
+    def weight(self) -> int:
+        """Return a fresh random 128-bit weight from the OS CSPRNG."""
+        if not self._weights:
+            # Blocks grow, so a one-proof batch reads 128 bytes and a
+            # large one a few kilobytes at a time.
+            data = secrets.token_bytes(WEIGHT_BYTES * self._block)
+            self._block = min(2 * self._block, 1024)
+            self._weights = [
+                int.from_bytes(data[i : i + WEIGHT_BYTES], "big")
+                for i in range(0, len(data), WEIGHT_BYTES)
+            ]
+        return self._weights.pop()
+
+    def add_term(self, point: Point, scalar: int) -> None:
+        """Add scalar*point to the sum that must be the identity.
+
+        For a point that enters the batch once; see add_shared_term.
+        """
+        self._points.append(point)
+        self._scalars.append(scalar)
+
+    def add_shared_term(self, point: Point, scalar: int) -> None:
+        """Add scalar*point for a point that other proofs may add too
+        (a statement commitment), so that it is multiplied once."""
+        term = self._shared.get(id(point))
+        if term is None:
+            self._shared[id(point)] = [point, scalar]
+        else:
+            term[1] += scalar
+
+    def add_base(self, g: int, h: int) -> None:
+        """Add g*G + h*H to the sum that must be the identity."""
+        self._g += g
+        self._h += h
+
+    def add_proof(
+        self, kind: str, index: int, diagnose: Callable[[], None]
+    ) -> None:
+        """Record a proof whose terms were added; `diagnose` checks it
+        alone and raises its ProofError."""
+        self._proofs.append((kind, index, diagnose))
+
+    def check(self) -> None:
+        """Check every equation added; raise the first proof's error.
+
+        Raises ProofError for the first proof, in the order added, that
+        fails on its own.
+        """
+        if not self._proofs:
+            return
+        size = len(self._points) + len(self._shared)
+        if size >= DIRECT_BELOW:
+            points = self._points + [t[0] for t in self._shared.values()]
+            scalars = self._scalars + [t[1] for t in self._shared.values()]
+            points.append(H)
+            scalars.append(self._h)
+            total = multi_mul(points, scalars) + base_mul(self._g)
+            if total.is_identity:
+                return
+        # A small batch is checked proof by proof, which costs less than
+        # a multi-scalar multiplication. A failed large batch is checked
+        # the same way, to name the first proof that fails.
+        for _, _, diagnose in self._proofs:
+            diagnose()
+        if size < DIRECT_BELOW:
+            return
+        kind, index, _ = self._proofs[0]
+        # Each proof passed alone, so the batch failed by the 2^-128
+        # chance of its weights or by a bug. Reject rather than accept.
+        raise ProofError(
+            kind, index, "batch check failed though every proof passed alone"
+        )
+
+
+def _add_bit_terms(
+    batch: Batch,
+    c: int,
+    bit_commitments: Sequence[Point],
+    proofs: Sequence[BitProof],
+    extra: Sequence[int] | None = None,
+    *,
+    shared: bool,
+) -> None:
+    """Add the two equations of every bit proof to `batch`.
+
+    Bit t: z0*G = A0 + c0*C_t and z1*G = A1 + c1*(C_t - H), each times
+    its own weight. `extra` adds a scalar per C_t from other equations,
+    so that each C_t enters the multiplication once. With `shared`, the
+    C_t are statement commitments, which other proofs may add too.
+    """
+    add_commitment = batch.add_shared_term if shared else batch.add_term
+    weight = batch.weight
+    g = h = 0
+    for t, (point, proof) in enumerate(
+        zip(bit_commitments, proofs, strict=True)
+    ):
+        rho0, rho1 = weight(), weight()
+        c1 = c - proof.c0
+        batch.add_term(proof.a0, rho0)
+        batch.add_term(proof.a1, rho1)
+        scalar = rho0 * proof.c0 + rho1 * c1
+        if extra is not None:
+            scalar += extra[t]
+        add_commitment(point, scalar % Q)
+        g -= rho0 * proof.z0 + rho1 * proof.z1
+        h -= rho1 * c1
+    batch.add_base(g % Q, h % Q)
+
+
+def _check_bit_proofs(
+    kind: str, index: int, proofs: Sequence[BitProof]
+) -> None:
+    """Check the types, points and scalars of bit proofs (no curve
+    arithmetic)."""
+    for proof in proofs:
+        if type(proof) is not BitProof:
+            raise TypeError(f"a {kind} proof must contain BitProofs")
+        a0, a1 = proof.a0, proof.a1
+        if not (
+            type(a0) is Point
+            and type(a1) is Point
+            and not a0.is_identity
+            and not a1.is_identity
+        ):
+            # The identity has no encoding, so it cannot come off the
+            # wire or enter a transcript; reject it as an object too.
+            raise ProofError(kind, index, "first message is the identity")
+        c0, z0, z1 = proof.c0, proof.z0, proof.z1
+        if not (
+            type(c0) is int
+            and type(z0) is int
+            and type(z1) is int
+            and 0 <= c0 < Q
+            and 0 <= z0 < Q
+            and 0 <= z1 < Q
+        ):
+            raise ProofError(kind, index, "scalar is not in [0, q)")
+
+
+def _bits_challenge(
     kind: str,
     index: int,
     transcript: Transcript,
-    bit_commitments: Sequence[Point],
-    c: int,
-    responses: Sequence[BitResponse],
-) -> None:
-    """Recompute every first message and check the shared challenge."""
+    proofs: Sequence[BitProof],
+) -> int:
+    """Append every first message and return the shared challenge."""
+    for proof in proofs:
+        transcript.append_point(b"A0", proof.a0)
+        transcript.append_point(b"A1", proof.a1)
+    c = transcript.challenge()
     # Guard: a zero challenge makes A = z*G pass for any commitment, so
     # the proof would bind nothing. The hash gives 0 with probability
-    # 2^-256, so no honest proof carries it.
+    # 2^-256, so no honest proof meets it.
     if c == 0:
         raise ProofError(kind, index, "zero challenge")
-    for response in responses:
-        for scalar in (response.c0, response.z0, response.z1):
-            _check_scalar(kind, index, scalar)
+    return c
 
-    for point, response in zip(bit_commitments, responses, strict=True):
-        c1 = (c - response.c0) % Q
-        first0 = _first_message(response.z0, response.c0, point)
-        first1 = _first_message(response.z1, c1, point + _NEG_H)
-        if first0.is_identity or first1.is_identity:
-            # The identity has no encoding, so it cannot enter a
-            # transcript. An honest prover meets it with probability
-            # about 2^-256.
-            raise ProofError(kind, index, "first message is the identity")
-        transcript.append_point(b"A0", first0)
-        transcript.append_point(b"A1", first1)
 
-    if transcript.challenge() != c:
-        raise ProofError(kind, index, "challenge does not match")
+def _diagnose_bits(
+    kind: str,
+    index: int,
+    c: int,
+    bit_commitments: Sequence[Point],
+    proofs: Sequence[BitProof],
+) -> None:
+    """Check each bit proof's equations directly; raise on the first
+    that fails."""
+    for t, (point, proof) in enumerate(
+        zip(bit_commitments, proofs, strict=True)
+    ):
+        c1 = (c - proof.c0) % Q
+        if _first_message(proof.z0, proof.c0, point) != proof.a0 or (
+            _first_message(proof.z1, c1, point + _NEG_H) != proof.a1
+        ):
+            raise ProofError(
+                kind, index, f"bit {t} fails its verification equation"
+            )
+
+
+def _finish(batch: Batch | None, local: Batch) -> None:
+    """Check a proof's own batch unless the caller's batch took it."""
+    if batch is None:
+        local.check()
 
 
 def _check_scalar(kind: str, index: int, scalar: int) -> None:
@@ -558,7 +769,7 @@ def prove_bit(
     which then fails to verify.
     Post: verify_bit(ctx, index, commitment, proof) accepts.
     `nonces` is a test-only hook for known-answer vectors: the prover
-    draws k, c_sim and z_sim from it instead of the OS CSPRNG.
+    draws k, c_sim and u from it instead of the OS CSPRNG.
     """
     _check_index(index)
     _check_points([commitment], BIT_KIND)
@@ -570,27 +781,42 @@ def prove_bit(
     transcript = _start_transcript(
         BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
     )
-    c, (response,) = _prove_bits(
+    (proof,) = _prove_bits(
         transcript, [commitment], [value], [blinding], _drawer(nonces)
     )
-    return BitProof(c, response.c0, response.z0, response.z1)
+    return proof
 
 
 def verify_bit(
-    ctx: ProofContext, index: int, commitment: Point, proof: BitProof
+    ctx: ProofContext,
+    index: int,
+    commitment: Point,
+    proof: BitProof,
+    *,
+    batch: Batch | None = None,
 ) -> None:
-    """Verify a bit proof; raise ProofError if it fails."""
+    """Verify a bit proof; raise ProofError if it fails.
+
+    With `batch`, the curve arithmetic waits for `batch.check()`.
+    """
     _check_index(index)
     _check_points([commitment], BIT_KIND)
     if not isinstance(proof, BitProof):
         raise TypeError("verify_bit needs a BitProof")
-    _check_scalar(BIT_KIND, index, proof.c)
+    _check_bit_proofs(BIT_KIND, index, [proof])
 
     transcript = _start_transcript(
         BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
     )
-    response = BitResponse(proof.c0, proof.z0, proof.z1)
-    _check_bits(BIT_KIND, index, transcript, [commitment], proof.c, [response])
+    c = _bits_challenge(BIT_KIND, index, transcript, [proof])
+    target = Batch() if batch is None else batch
+    _add_bit_terms(target, c, [commitment], [proof], shared=True)
+    target.add_proof(
+        BIT_KIND,
+        index,
+        partial(_diagnose_bits, BIT_KIND, index, c, [commitment], [proof]),
+    )
+    _finish(batch, target)
 
 
 # Range proofs and the two statements built on them.
@@ -644,10 +870,10 @@ def _prove_weighted_bits(
 
     # Step 2: the AND of bit proofs over the same transcript.
     _append_bit_commitments(transcript, bit_commitments)
-    c, responses = _prove_bits(
+    bits = _prove_bits(
         transcript, bit_commitments, digits, bit_blindings, draw
     )
-    return RangeProof(tuple(bit_commitments), c, responses)
+    return RangeProof(tuple(bit_commitments), bits)
 
 
 def _append_bit_commitments(
@@ -678,16 +904,18 @@ def _check_weighted_bits(
     lo: int,
     hi: int,
     proof: RangeProof,
+    batch: Batch | None,
 ) -> None:
     """Verify a RangeProof for `statement`; raise ProofError if it fails.
 
-    `transcript` already binds the context, bounds and statement.
+    `transcript` already binds the context, bounds and statement. With
+    `batch`, the curve arithmetic waits for `batch.check()`.
     """
     weights = range_weights(lo, hi)
     if not isinstance(proof, RangeProof):
         raise TypeError(f"a {kind} proof must be a RangeProof")
     k = len(weights)
-    if len(proof.bit_commitments) != k or len(proof.responses) != k:
+    if len(proof.bit_commitments) != k or len(proof.bits) != k:
         raise ProofError(kind, index, f"expected {k} bits")
     for point in proof.bit_commitments:
         # An identity bit commitment cannot come off the wire, because
@@ -695,24 +923,50 @@ def _check_weighted_bits(
         # object and its encoding verify alike.
         if not isinstance(point, Point) or point.is_identity:
             raise ProofError(kind, index, "bit commitment is the identity")
-    _check_scalar(kind, index, proof.c)
+    _check_bit_proofs(kind, index, proof.bits)
+    _append_bit_commitments(transcript, proof.bit_commitments)
+    c = _bits_challenge(kind, index, transcript, proof.bits)
 
-    # Step 1: the bits must recompose the statement, shifted by lo.
+    # The bits recompose the statement, shifted by lo:
+    # rho*(sum_t w_t*C_t - statement + lo*H) = 0, and every bit proof
+    # holds. C_t enters once, with the scalars of both checks.
+    target = Batch() if batch is None else batch
+    rho = target.weight()
+    target.add_shared_term(statement, Q - rho)
+    target.add_base(0, rho * lo % Q)
+    _add_bit_terms(
+        target,
+        c,
+        proof.bit_commitments,
+        proof.bits,
+        [rho * w for w in weights],
+        shared=False,
+    )
+    target.add_proof(
+        kind,
+        index,
+        partial(
+            _diagnose_weighted_bits, kind, index, statement, lo, weights, c,
+            proof,
+        ),
+    )
+    _finish(batch, target)
+
+
+def _diagnose_weighted_bits(
+    kind: str,
+    index: int,
+    statement: Point,
+    lo: int,
+    weights: Sequence[int],
+    c: int,
+    proof: RangeProof,
+) -> None:
     if _weighted_sum(proof.bit_commitments, weights) != statement - H * lo:
         raise ProofError(
             kind, index, "bit commitments do not sum to the commitment"
         )
-
-    # Step 2: every bit proof, against the shared challenge.
-    _append_bit_commitments(transcript, proof.bit_commitments)
-    _check_bits(
-        kind,
-        index,
-        transcript,
-        proof.bit_commitments,
-        proof.c,
-        proof.responses,
-    )
+    _diagnose_bits(kind, index, c, proof.bit_commitments, proof.bits)
 
 
 def prove_range(
@@ -735,7 +989,7 @@ def prove_range(
     Post: verify_range(ctx, index, commitment, lo, hi, proof) accepts.
     The proof has k = (hi - lo).bit_length() bits. `nonces` is a
     test-only hook for known-answer vectors: the prover draws r_0 ..
-    r_{k-2}, then (k, c_sim, z_sim) per bit, from it.
+    r_{k-2}, then (k, c_sim, u) per bit, from it.
     """
     _check_index(index)
     _check_points([commitment], RANGE_KIND)
@@ -753,6 +1007,33 @@ def prove_range(
     )
 
 
+def commit_range(
+    ctx: ProofContext,
+    index: int,
+    lo: int,
+    hi: int,
+    value: int,
+    blinding: int,
+) -> tuple[Point, RangeProof]:
+    """Return Com(value; blinding) and its proof that lo <= value <= hi.
+
+    As prove_range, for a commitment made here: it opens by
+    construction, so only the range of `value` is checked (ValueError).
+    """
+    _check_index(index)
+    range_weights(lo, hi)
+    if not lo <= value <= hi:
+        raise ValueError("value is outside the range [lo, hi]")
+    commitment = commit(value, blinding)
+    transcript = _start_transcript(
+        RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
+    )
+    proof = _prove_weighted_bits(
+        transcript, lo, hi, value, blinding, _drawer(None)
+    )
+    return commitment, proof
+
+
 def verify_range(
     ctx: ProofContext,
     index: int,
@@ -760,10 +1041,13 @@ def verify_range(
     lo: int,
     hi: int,
     proof: RangeProof,
+    *,
+    batch: Batch | None = None,
 ) -> None:
     """Verify a range proof; raise ProofError if it fails.
 
     Raises ValueError if lo >= hi, because that is the caller's mistake.
+    With `batch`, the curve arithmetic waits for `batch.check()`.
     """
     _check_index(index)
     _check_points([commitment], RANGE_KIND)
@@ -771,7 +1055,7 @@ def verify_range(
         RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
     )
     _check_weighted_bits(
-        RANGE_KIND, index, transcript, commitment, lo, hi, proof
+        RANGE_KIND, index, transcript, commitment, lo, hi, proof, batch
     )
 
 
@@ -826,8 +1110,13 @@ def verify_bounded_sum(
     lo: int,
     hi: int,
     proof: RangeProof,
+    *,
+    batch: Batch | None = None,
 ) -> None:
-    """Verify a bounded-sum proof; raise ProofError if it fails."""
+    """Verify a bounded-sum proof; raise ProofError if it fails.
+
+    With `batch`, the curve arithmetic waits for `batch.check()`.
+    """
     _check_index(index)
     _check_points(commitments, BOUNDED_SUM_KIND)
     transcript = _start_transcript(
@@ -845,6 +1134,7 @@ def verify_bounded_sum(
         lo,
         hi,
         proof,
+        batch,
     )
 
 
@@ -881,14 +1171,45 @@ def prove_noise_bound(
     )
 
 
+def commit_noise_bound(
+    ctx: ProofContext,
+    index: int,
+    bound: int,
+    noise: int,
+    blinding: int,
+) -> tuple[Point, RangeProof]:
+    """Return Com(noise; blinding) and its proof that |noise| <= T.
+
+    As prove_noise_bound, for a commitment made here: it opens by
+    construction, so only the bound is checked (ValueError).
+    """
+    _check_index(index)
+    _check_noise_bound(bound)
+    if not -bound <= noise <= bound:
+        raise ValueError("noise is outside [-T, T]")
+    commitment = commit(noise, blinding)
+    transcript = _start_transcript(
+        NOISE_BOUND_DOMAIN, ctx, index, [(b"T", bound)], [commitment]
+    )
+    proof = _prove_weighted_bits(
+        transcript, -bound, bound, noise, blinding, _drawer(None)
+    )
+    return commitment, proof
+
+
 def verify_noise_bound(
     ctx: ProofContext,
     index: int,
     commitment: Point,
     bound: int,
     proof: RangeProof,
+    *,
+    batch: Batch | None = None,
 ) -> None:
-    """Verify a noise-bound proof; raise ProofError if it fails."""
+    """Verify a noise-bound proof; raise ProofError if it fails.
+
+    With `batch`, the curve arithmetic waits for `batch.check()`.
+    """
     _check_index(index)
     _check_points([commitment], NOISE_BOUND_KIND)
     _check_noise_bound(bound)
@@ -903,6 +1224,7 @@ def verify_noise_bound(
         -bound,
         bound,
         proof,
+        batch,
     )
 
 
@@ -939,7 +1261,7 @@ def prove_one_hot(
     proof through, which then fails to verify.
     Post: verify_one_hot(ctx, index, commitments, proof) accepts.
     The proof reveals R = sum r_i, which leaks nothing beyond the public
-    sum 1. `nonces` is a test-only hook: (k, c_sim, z_sim) per element.
+    sum 1. `nonces` is a test-only hook: (k, c_sim, u) per element.
     """
     _check_index(index)
     _check_points(commitments, ONE_HOT_KIND)
@@ -955,10 +1277,10 @@ def prove_one_hot(
 
     sum_blinding = sum(blindings) % Q
     transcript = _one_hot_transcript(ctx, index, commitments, sum_blinding)
-    c, responses = _prove_bits(
+    bits = _prove_bits(
         transcript, commitments, values, blindings, _drawer(nonces)
     )
-    return OneHotProof(c, responses, sum_blinding)
+    return OneHotProof(bits, sum_blinding)
 
 
 def verify_one_hot(
@@ -966,34 +1288,54 @@ def verify_one_hot(
     index: int,
     commitments: Sequence[Point],
     proof: OneHotProof,
+    *,
+    batch: Batch | None = None,
 ) -> None:
-    """Verify a one-hot proof; raise ProofError if it fails."""
+    """Verify a one-hot proof; raise ProofError if it fails.
+
+    With `batch`, the curve arithmetic waits for `batch.check()`.
+    """
     _check_index(index)
     _check_points(commitments, ONE_HOT_KIND)
     if not isinstance(proof, OneHotProof):
         raise TypeError("verify_one_hot needs a OneHotProof")
-    if len(proof.responses) != len(commitments):
+    if len(proof.bits) != len(commitments):
         raise ProofError(
             ONE_HOT_KIND, index, f"expected {len(commitments)} elements"
         )
-    _check_scalar(ONE_HOT_KIND, index, proof.c)
+    _check_bit_proofs(ONE_HOT_KIND, index, proof.bits)
     _check_scalar(ONE_HOT_KIND, index, proof.sum_blinding)
+    transcript = _one_hot_transcript(
+        ctx, index, commitments, proof.sum_blinding
+    )
+    c = _bits_challenge(ONE_HOT_KIND, index, transcript, proof.bits)
 
-    # Step 1: the bits sum to 1, shown by opening sum_i C_i - H.
+    # The bits sum to 1: rho*(sum_i C_i - H - R*G) = 0, and every
+    # element is a bit.
+    target = Batch() if batch is None else batch
+    rho = target.weight()
+    target.add_base(-rho * proof.sum_blinding % Q, Q - rho)
+    _add_bit_terms(
+        target,
+        c,
+        commitments,
+        proof.bits,
+        [rho] * len(commitments),
+        shared=True,
+    )
+    target.add_proof(
+        ONE_HOT_KIND,
+        index,
+        partial(_diagnose_one_hot, index, c, commitments, proof),
+    )
+    _finish(batch, target)
+
+
+def _diagnose_one_hot(
+    index: int, c: int, commitments: Sequence[Point], proof: OneHotProof
+) -> None:
     if sum_points(commitments) + _NEG_H != base_mul(proof.sum_blinding):
         raise ProofError(
             ONE_HOT_KIND, index, "sum of commitments does not open to 1"
         )
-
-    # Step 2: every element is a bit.
-    transcript = _one_hot_transcript(
-        ctx, index, commitments, proof.sum_blinding
-    )
-    _check_bits(
-        ONE_HOT_KIND,
-        index,
-        transcript,
-        commitments,
-        proof.c,
-        proof.responses,
-    )
+    _diagnose_bits(ONE_HOT_KIND, index, c, commitments, proof.bits)

@@ -69,7 +69,12 @@ import numpy as np
 from mpc import job as jobs
 from mpc import queries as qry
 from mpc.group import POINT_BYTES, SCALAR_BYTES
-from mpc.proofs import COUNT_BYTES, range_weights
+from mpc.proofs import (
+    COUNT_BYTES,
+    one_hot_proof_size,
+    range_proof_size,
+    range_weights,
+)
 from mpc.spec import JobSpec, Query, parse_spec
 from mpc.transport import (
     MemoryNetwork,
@@ -288,21 +293,18 @@ def proof_size_breakdown(statement: InputStatement) -> dict[str, int]:
 
     The sizes follow the encodings of `mpc.validity` and `mpc.proofs`.
     A bundle has two counts and 2n points. A range proof of k bits
-    takes 4 + 33k + 32 + 96k bytes, and there is one per element, one
-    per noise bound and one per bounded sum. A one-hot proof of n
-    members takes 4 + 32 + 96n + 32 bytes. Post: "total" is the length
-    of every bundle made for `statement`.
+    takes 4 + 195k bytes, and there is one per element, one per noise
+    bound and one per bounded sum. A one-hot proof of n members takes
+    4 + 162n + 32 bytes. Post: "total" is the length of every bundle
+    made for `statement`.
     """
     def range_bytes(lo: int, hi: int) -> int:
-        bits = len(range_weights(lo, hi))
-        return (COUNT_BYTES + POINT_BYTES * bits + SCALAR_BYTES
-                + 3 * SCALAR_BYTES * bits)
+        return range_proof_size(len(range_weights(lo, hi)))
 
     groups = 0
     for group in statement.groups:
         if group.kind == ONE_HOT:
-            groups += (COUNT_BYTES + 2 * SCALAR_BYTES
-                       + 3 * SCALAR_BYTES * len(group.indices))
+            groups += one_hot_proof_size(len(group.indices))
         else:
             groups += range_bytes(group.lo, group.hi)
     parts = {

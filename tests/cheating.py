@@ -53,8 +53,10 @@ CASES = {
     "honest": "send every message unchanged",
     "wider-range": "commit to a value above the agreed range, with an "
     "honestly made proof for a wider range",
-    "bad-challenge": "add 1 to the challenge of the first range proof",
-    "bad-response": "add 1 to the first response of the first range proof",
+    "bad-challenge": "add 1 to the challenge share c0 of bit 0 of the "
+                     "first range proof",
+    "bad-response": "add 1 to the response z0 of bit 0 of the first range "
+                    "proof",
     "copy-bundle": "send the victim's commit bundle as this party's own",
     "replay-bundle": "send this party's commit bundle of an earlier job",
     "equivocate": "send the victim a different, valid commit bundle",
@@ -126,15 +128,14 @@ def _add_to_element(data: bytes, offset: int, amount: int = 1) -> bytes:
 
 
 def first_range_proof_offsets(bundle: bytes) -> tuple[int, int]:
-    """Return the offsets of the challenge c and of the response z0 of
-    bit 0 in the first range proof of an encoded commit bundle."""
+    """Return the offsets of the challenge share c0 and of the response
+    z0 of bit 0 in the first range proof of an encoded commit bundle."""
     size = int.from_bytes(bundle[:COUNT_BYTES], "big")
     proof = COUNT_BYTES + 2 * POINT_BYTES * size
     bits = int.from_bytes(bundle[proof:proof + COUNT_BYTES], "big")
-    challenge = proof + COUNT_BYTES + POINT_BYTES * bits
-    # Each response is c0 || z0 || z1.
-    z0 = challenge + SCALAR_BYTES + SCALAR_BYTES
-    return challenge, z0
+    # Bit commitments, then per bit A0 || A1 || c0 || z0 || z1.
+    c0 = proof + COUNT_BYTES + POINT_BYTES * bits + 2 * POINT_BYTES
+    return c0, c0 + SCALAR_BYTES
 
 
 def widened_statement(statement: InputStatement

@@ -17,8 +17,21 @@ import pytest
 from coincurve import PublicKey
 
 from mpc.commitments import commit, opens
-from mpc.group import FIELD_PRIME, Q, encode_scalar, random_scalar
-from mpc.proofs import OneHotProof, ProofContext, ProofError, RangeProof
+from mpc.group import (
+    FIELD_PRIME,
+    G,
+    Q,
+    encode_scalar,
+    multi_mul,
+    random_scalar,
+)
+from mpc.proofs import (
+    Batch,
+    OneHotProof,
+    ProofContext,
+    ProofError,
+    RangeProof,
+)
 from mpc.validity import (
     CommitBundle,
     ElementBound,
@@ -187,31 +200,119 @@ def _swap_proofs(bundle: CommitBundle, kind: str, proofs: list) -> Any:
     return replace(bundle, **{field: tuple(proofs)})
 
 
+def _bit_shifted(proof: Any, position: int, **deltas: int) -> Any:
+    """Return `proof` with scalars of bit proof `position` shifted."""
+    bits = list(proof.bits)
+    changes = {
+        field: (getattr(bits[position], field) + delta) % Q
+        for field, delta in deltas.items()
+    }
+    bits[position] = replace(bits[position], **changes)
+    return replace(proof, bits=tuple(bits))
+
+
 def _tamper(bundle: CommitBundle, kind: str, index: int, field: str) -> Any:
     proofs = list(PROOF_FIELDS[kind](bundle))
     proof = proofs[index]
-    if field == "c":
-        proof = replace(proof, c=(proof.c + 1) % Q)
+    if field in ("a0", "a1"):
+        bits = list(proof.bits)
+        bits[0] = replace(bits[0], **{field: getattr(bits[0], field) + G})
+        proof = replace(proof, bits=tuple(bits))
+    elif field == "bit_commitment":
+        points = list(proof.bit_commitments)
+        points[0] = points[0] + G
+        proof = replace(proof, bit_commitments=tuple(points))
     else:
-        responses = list(proof.responses)
-        old = getattr(responses[0], field)
-        responses[0] = replace(responses[0], **{field: (old + 1) % Q})
-        proof = replace(proof, responses=tuple(responses))
+        proof = _bit_shifted(proof, 0, **{field: 1})
     proofs[index] = proof
     return _swap_proofs(bundle, kind, proofs)
 
 
-@pytest.mark.parametrize("field", ["c", "c0", "z0", "z1"])
+TAMPER_CASES = [
+    (kind, index, field)
+    for kind, index in TAMPER_TARGETS
+    for field in ["a0", "a1", "c0", "z0", "z1", "bit_commitment"]
+    if field != "bit_commitment" or kind != "one-hot"
+]
+
+
 @pytest.mark.parametrize(
-    "kind,index",
-    TAMPER_TARGETS,
-    ids=[f"{kind}-{index}" for kind, index in TAMPER_TARGETS],
+    "kind,index,field",
+    TAMPER_CASES,
+    ids=[f"{kind}-{index}-{field}" for kind, index, field in TAMPER_CASES],
 )
 def test_bundle_rejects_tampered_field(kind, index, field, honest):
     _, bundle = honest
     tampered = _tamper(bundle, kind, index, field)
 
-    rejects(tampered.encode(), kind, index)
+    error = rejects(tampered.encode(), kind, index)
+    if field == "bit_commitment":
+        assert error.reason == "bit commitments do not sum to the commitment"
+    else:
+        assert error.reason == "bit 0 fails its verification equation"
+
+
+# Bad proofs together. The bundle checks every equation in one batch and
+# must still name the first bad proof in the order range proofs, group
+# proofs, noise proofs.
+
+ORDER_CASES = {
+    "range_before_noise": ([("noise-bound", 2), ("range", 5)], "range", 5),
+    "range_before_group": ([("one-hot", 0), ("range", 6)], "range", 6),
+    "group_before_noise": (
+        [("noise-bound", 1), ("bounded-sum", 1)],
+        "bounded-sum",
+        1,
+    ),
+    "lower_index_first": ([("range", 4), ("range", 2)], "range", 2),
+    "one_hot_before_bounded_sum": (
+        [("bounded-sum", 1), ("one-hot", 0)],
+        "one-hot",
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ORDER_CASES)
+def test_bundle_names_first_of_two_bad_proofs(case, honest):
+    _, bundle = honest
+    targets, kind, index = ORDER_CASES[case]
+    for target_kind, target_index in targets:
+        bundle = _tamper(bundle, target_kind, target_index, "z1")
+
+    rejects(bundle.encode(), kind, index)
+
+
+def test_bundle_rejects_errors_that_cancel_under_equal_weights(
+    honest, monkeypatch
+):
+    # z0 + d in range proof 2 and z0 - d in noise proof 3 cancel in the
+    # plain sum of all equations. Under random weights they do not.
+    _, bundle = honest
+    delta = 424242
+    ranges = list(bundle.range_proofs)
+    ranges[2] = _bit_shifted(ranges[2], 0, z0=delta)
+    noises = list(bundle.noise_proofs)
+    noises[3] = _bit_shifted(noises[3], 0, z0=-delta)
+    tampered = replace(
+        bundle, range_proofs=tuple(ranges), noise_proofs=tuple(noises)
+    ).encode()
+    calls = []
+
+    def counting(points, scalars):
+        calls.append(len(points))
+        return multi_mul(points, scalars)
+
+    monkeypatch.setattr("mpc.proofs.multi_mul", counting)
+    # Precondition: the bundle is checked by one multi-scalar
+    # multiplication, which equal weights would fool.
+    with monkeypatch.context() as patch:
+        patch.setattr(Batch, "weight", lambda self: 1)
+        verify_commit_bundle(CTX, STATEMENT, tampered)
+    assert len(calls) == 1
+
+    error = rejects(tampered, "range", 2)
+    assert error.reason == "bit 0 fails its verification equation"
 
 
 def test_bundle_rejects_tampered_sum_blinding(honest):
@@ -408,6 +509,19 @@ def _bad_points(encoded: bytes) -> dict[str, bytes]:
 BAD_POINT_CASES = list(_bad_points(commit(1, 1).encode()))
 
 
+def _point_field(bundle: CommitBundle, kind: str, index: int, field: str):
+    """Return the point that `field` names in proof `kind` `index`."""
+    if field in ("commitments", "noise_commitments"):
+        return getattr(bundle, field)[index]
+    proof = PROOF_FIELDS[kind](bundle)[index]
+    if field == "bit_commitment":
+        return proof.bit_commitments[2]
+    if field == "a0":
+        return proof.bits[0].a0
+    assert field == "a1"
+    return proof.bits[-1].a1
+
+
 @pytest.mark.parametrize("case", BAD_POINT_CASES)
 @pytest.mark.parametrize(
     "kind,index,field",
@@ -416,14 +530,18 @@ BAD_POINT_CASES = list(_bad_points(commit(1, 1).encode()))
         ("range", 6, "commitments"),
         ("noise-bound", 3, "noise_commitments"),
         ("range", 4, "bit_commitment"),
+        ("range", 5, "a0"),
+        ("one-hot", 0, "a0"),
+        ("one-hot", 0, "a1"),
+        ("bounded-sum", 1, "a1"),
+        ("noise-bound", 5, "a1"),
     ],
 )
 def test_bundle_rejects_bad_point_encoding(kind, index, field, case, honest):
     data, bundle = honest
-    if field == "bit_commitment":
-        encoded = bundle.range_proofs[index].bit_commitments[2].encode()
-    else:
-        encoded = getattr(bundle, field)[index].encode()
+    encoded = _point_field(bundle, kind, index, field).encode()
+    # The first occurrence is the field: commitments come first, and a
+    # range of one bit repeats its commitment as its bit commitment.
     offset = data.index(encoded)
     tampered = data[:offset] + _bad_points(encoded)[case] + data[offset + 33 :]
 
@@ -437,19 +555,25 @@ def test_bundle_rejects_bad_point_encoding(kind, index, field, case, honest):
 @pytest.mark.parametrize(
     "kind,index,which",
     [
-        ("range", 2, "c"),
+        ("range", 2, "c0"),
+        ("range", 5, "z0"),
+        ("one-hot", 0, "z0"),
         ("one-hot", 0, "sum_blinding"),
         ("bounded-sum", 1, "z1"),
         ("noise-bound", 6, "z1"),
     ],
 )
 def test_bundle_rejects_scalar_not_below_q(kind, index, which, value, honest):
+    # c0 and z0 of the first bit proof, z1 of the last.
     data, bundle = honest
     proof = PROOF_FIELDS[kind](bundle)[index]
-    if which == "z1":
-        scalar = proof.responses[-1].z1
+    if which == "sum_blinding":
+        scalar = proof.sum_blinding
+    elif which == "z1":
+        scalar = proof.bits[-1].z1
     else:
-        scalar = getattr(proof, which)
+        scalar = getattr(proof.bits[0], which)
+    assert data.count(encode_scalar(scalar)) == 1
     offset = data.index(encode_scalar(scalar))
     tampered = data[:offset] + value.to_bytes(32, "big") + data[offset + 32 :]
 

@@ -3,9 +3,10 @@
 The vectors pin the generators, the transcript layout and the proof
 encodings: a valid proof must verify and must come out byte for byte from
 the prover given its recorded blindings and nonces, and every invalid
-proof must be rejected for the recorded kind of reason. A change to a
-domain label, a transcript label or the order of appended items changes
-the challenges and fails these tests.
+proof must be rejected for the recorded reason: any encoding error, or
+exactly the recorded verification error. A change to a domain label, a
+transcript label, the protocol version or the order of appended items
+changes the challenges and fails these tests.
 """
 
 from __future__ import annotations
@@ -27,16 +28,20 @@ from mpc.group import (
     hash_to_point,
 )
 from mpc.proofs import (
+    BIT_PROOF_BYTES,
+    Batch,
     BitProof,
     OneHotProof,
     ProofContext,
     ProofError,
     RangeProof,
+    one_hot_proof_size,
     prove_bit,
     prove_bounded_sum,
     prove_noise_bound,
     prove_one_hot,
     prove_range,
+    range_proof_size,
     range_weights,
     verify_bit,
     verify_bounded_sum,
@@ -75,22 +80,27 @@ def _decode(entry: dict[str, Any]) -> Any:
     )
 
 
-def _verify(entry: dict[str, Any]) -> None:
+def _verify(entry: dict[str, Any], batch: Batch | None = None) -> None:
     ctx = _context(entry["context"])
     index = entry["index"]
     points = [decode_point(bytes.fromhex(c)) for c in entry["commitments"]]
     proof = _decode(entry)
     kind = entry["kind"]
     if kind == "bit":
-        verify_bit(ctx, index, points[0], proof)
+        verify_bit(ctx, index, points[0], proof, batch=batch)
     elif kind == "range":
-        verify_range(ctx, index, points[0], entry["lo"], entry["hi"], proof)
+        lo, hi = entry["lo"], entry["hi"]
+        verify_range(ctx, index, points[0], lo, hi, proof, batch=batch)
     elif kind == "one-hot":
-        verify_one_hot(ctx, index, points, proof)
+        verify_one_hot(ctx, index, points, proof, batch=batch)
     elif kind == "bounded-sum":
-        verify_bounded_sum(ctx, index, points, entry["lo"], entry["hi"], proof)
+        verify_bounded_sum(
+            ctx, index, points, entry["lo"], entry["hi"], proof, batch=batch
+        )
     else:
-        verify_noise_bound(ctx, index, points[0], entry["bound"], proof)
+        verify_noise_bound(
+            ctx, index, points[0], entry["bound"], proof, batch=batch
+        )
 
 
 def _reprove(entry: dict[str, Any]) -> bytes:
@@ -206,6 +216,29 @@ def test_vectors_valid_proof_reencodes(entry):
     assert _decode(entry).encode().hex() == entry["proof"]
 
 
+def test_vectors_valid_proofs_verify_in_one_batch():
+    batch = Batch()
+    for entry in PROOFS["valid"]:
+        _verify(entry, batch)
+
+    assert len(batch) == len(PROOFS["valid"])
+    batch.check()
+
+
+@pytest.mark.parametrize("entry", PROOFS["valid"], ids=_ids(PROOFS["valid"]))
+def test_vectors_valid_proof_size(entry):
+    size = len(entry["proof"]) // 2
+    proof = _decode(entry)
+    if entry["kind"] == "bit":
+        assert size == BIT_PROOF_BYTES == 162
+    elif entry["kind"] == "one-hot":
+        assert size == one_hot_proof_size(len(proof.bits))
+        assert size == 4 + 162 * len(entry["commitments"]) + 32
+    else:
+        assert size == range_proof_size(len(proof.bits))
+        assert size == 4 + 195 * len(proof.bits)
+
+
 @pytest.mark.parametrize(
     "entry", PROOFS["invalid"], ids=_ids(PROOFS["invalid"])
 )
@@ -213,11 +246,53 @@ def test_vectors_invalid_proof_rejected(entry):
     with pytest.raises(ProofError) as info:
         _verify(entry)
 
-    is_encoding = "invalid encoding" in info.value.reason
-    assert is_encoding == (entry["expected"] == "encoding"), entry["reason"]
+    reason = info.value.reason
+    if entry["expected"] == "encoding":
+        assert reason.startswith("invalid encoding"), reason
+    else:
+        assert entry["expected"] == "verification"
+        assert reason == entry["error"], entry["reason"]
+
+
+VERIFICATION_FAILURES = [
+    entry for entry in PROOFS["invalid"] if entry["expected"] != "encoding"
+]
+
+
+@pytest.mark.parametrize(
+    "entry", VERIFICATION_FAILURES, ids=_ids(VERIFICATION_FAILURES)
+)
+def test_vectors_invalid_proof_rejected_in_batch(entry):
+    # Among every valid vector, the bad one is named, whatever its place.
+    valid = PROOFS["valid"]
+    batch = Batch()
+    for other in valid[:3]:
+        _verify(other, batch)
+    _verify(entry, batch)
+    for other in valid[3:]:
+        _verify(other, batch)
+
+    with pytest.raises(ProofError) as info:
+        batch.check()
+    assert (info.value.kind, info.value.index) == (
+        entry["kind"],
+        entry["index"],
+    )
+    assert info.value.reason == entry["error"]
 
 
 def test_vectors_cover_every_kind():
     kinds = {entry["kind"] for entry in PROOFS["valid"]}
     assert kinds == {"bit", "range", "one-hot", "bounded-sum", "noise-bound"}
-    assert {entry["kind"] for entry in PROOFS["invalid"]} == kinds
+    for expected in ("encoding", "verification"):
+        invalid = {
+            entry["kind"]
+            for entry in PROOFS["invalid"]
+            if entry["expected"] == expected
+        }
+        assert invalid == kinds, expected
+
+
+def test_vectors_names_are_unique():
+    names = _ids(PROOFS["valid"]) + _ids(PROOFS["invalid"])
+    assert len(set(names)) == len(names)

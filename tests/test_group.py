@@ -1,0 +1,196 @@
+"""Tests of multi_mul and random_scalars in mpc.group.
+
+multi_mul is checked against the naive sum of scalar multiplications.
+The sizes span the point where it switches from separate
+multiplications to Pippenger's method (8 terms, mpc.group._SMALL_MSM).
+The special inputs stress the bucket sums: repeated points, points that
+cancel, the identity and scalars 0, 1 and q-1.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from mpc import group
+from mpc.group import (
+    IDENTITY,
+    G,
+    H,
+    Point,
+    Q,
+    base_mul,
+    decode_point,
+    multi_mul,
+    random_scalar,
+    random_scalars,
+    sum_points,
+)
+
+SEED = 20240611
+
+
+def naive(points: list[Point], scalars: list[int]) -> Point:
+    return sum_points([p * s for p, s in zip(points, scalars, strict=True)])
+
+
+def random_points(count: int) -> list[Point]:
+    return [base_mul(random_scalar()) for _ in range(count)]
+
+
+# Sizes.
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 9, 100, 1000])
+def test_multi_mul_matches_naive_sum(size):
+    points = random_points(size)
+    scalars = random_scalars(size)
+
+    assert multi_mul(points, scalars) == naive(points, scalars)
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 9, 100])
+@pytest.mark.parametrize("bits", [1, 8, 128])
+def test_multi_mul_matches_naive_sum_short_scalars(size, bits):
+    # Batch weights are 128 bits, so the windows must fit short scalars.
+    rng = random.Random(SEED + size + bits)
+    points = random_points(size)
+    scalars = [rng.getrandbits(bits) | 1 for _ in range(size)]
+
+    assert multi_mul(points, scalars) == naive(points, scalars)
+
+
+def test_multi_mul_empty_is_identity():
+    assert multi_mul([], []) is IDENTITY
+
+
+def test_multi_mul_rejects_length_mismatch():
+    with pytest.raises(ValueError, match="2 points but 1 scalars"):
+        multi_mul([G, H], [1])
+
+
+# Special inputs.
+
+
+@pytest.mark.parametrize("size", [7, 9, 100])
+def test_multi_mul_repeated_points(size):
+    rng = random.Random(SEED + size)
+    pool = random_points(3)
+    # The same objects, and equal points as distinct objects.
+    points = [rng.choice(pool) for _ in range(size)]
+    points += [decode_point(p.encode()) for p in pool]
+    scalars = random_scalars(len(points))
+
+    assert multi_mul(points, scalars) == naive(points, scalars)
+
+
+@pytest.mark.parametrize("size", [7, 9, 100])
+def test_multi_mul_special_scalars(size):
+    # Only 0, 1 and q-1, the extremes of the digit windows.
+    rng = random.Random(SEED + size)
+    points = random_points(size)
+    scalars = [rng.choice([0, 1, Q - 1]) for _ in range(size)]
+    scalars[0] = Q - 1
+
+    assert multi_mul(points, scalars) == naive(points, scalars)
+
+
+@pytest.mark.parametrize("size", [7, 9, 100])
+def test_multi_mul_reduces_scalars_mod_q(size):
+    points = random_points(size)
+    scalars = [Q + 5, -3, 2 * Q, -Q] + [Q - 1] * (size - 4)
+
+    assert multi_mul(points, scalars) == naive(points, scalars)
+
+
+@pytest.mark.parametrize("size", [7, 9, 100])
+def test_multi_mul_all_scalars_zero(size):
+    assert multi_mul(random_points(size), [0] * size) is IDENTITY
+
+
+@pytest.mark.parametrize("pairs", [1, 4, 5, 50])
+def test_multi_mul_point_and_negation_cancel(pairs):
+    # P_i and -P_i under the same scalar: the result is the identity.
+    points = random_points(pairs)
+    scalars = random_scalars(pairs)
+    result = multi_mul(points + [-p for p in points], scalars + scalars)
+
+    assert result.is_identity
+
+
+@pytest.mark.parametrize("pairs", [4, 5, 50])
+def test_multi_mul_cancelling_pair_beside_others(pairs):
+    # P and -P share every digit, so they land in the same buckets,
+    # whose sum then comes from the other points alone.
+    points = random_points(pairs)
+    scalars = random_scalars(pairs)
+    extra = base_mul(random_scalar())
+    scalar = random_scalar()
+    all_points = points + [-p for p in points] + [extra]
+    all_scalars = scalars + scalars + [scalar]
+
+    assert multi_mul(all_points, all_scalars) == extra * scalar
+
+
+@pytest.mark.parametrize("size", [2, 8, 9, 100])
+def test_multi_mul_scalars_summing_to_zero(size):
+    # One point under scalars that sum to 0 mod q.
+    point = base_mul(random_scalar())
+    scalars = random_scalars(size - 1)
+    scalars.append(-sum(scalars) % Q)
+
+    assert multi_mul([point] * size, scalars).is_identity
+
+
+@pytest.mark.parametrize("size", [1, 7, 9, 100])
+def test_multi_mul_skips_identity_inputs(size):
+    points = random_points(size)
+    scalars = random_scalars(size)
+    with_identity = points + [IDENTITY] * 3
+    extra_scalars = scalars + random_scalars(3)
+
+    assert multi_mul(with_identity, extra_scalars) == naive(points, scalars)
+    assert multi_mul([IDENTITY] * size, scalars) is IDENTITY
+
+
+def test_multi_mul_result_is_a_usable_point():
+    points = random_points(20)
+    scalars = random_scalars(20)
+    result = multi_mul(points, scalars)
+
+    assert decode_point(result.encode()) == result
+    assert result + (-naive(points, scalars)) is IDENTITY
+
+
+# random_scalars.
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 1000])
+def test_random_scalars_count_and_range(count):
+    scalars = random_scalars(count)
+
+    assert len(scalars) == count
+    assert all(isinstance(s, int) and 1 <= s < Q for s in scalars)
+
+
+def test_random_scalars_are_distinct_and_full_width():
+    scalars = random_scalars(1000)
+
+    assert len(set(scalars)) == 1000
+    # All 1000 below 2^255 has probability about 2^-1000.
+    assert max(scalars).bit_length() == 256
+
+
+@pytest.mark.parametrize("value", [0, Q, 2 * Q], ids=["zero", "q", "2q"])
+def test_random_scalars_redraws_zero(value, monkeypatch):
+    # Draws that reduce to 0 mod q must be replaced by a scalar in [1, q).
+    def token_bytes(size: int) -> bytes:
+        draw = value.to_bytes(group.SCALAR_DRAW_BYTES, "big")
+        return draw * (size // group.SCALAR_DRAW_BYTES)
+
+    monkeypatch.setattr(group.secrets, "token_bytes", token_bytes)
+    scalars = random_scalars(4)
+
+    assert len(scalars) == 4
+    assert all(1 <= s < Q for s in scalars)
