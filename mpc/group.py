@@ -210,19 +210,30 @@ def _window_bits(bit_lengths: np.ndarray) -> int:
     return best
 
 
+_DIGIT_BLOCK = 4096
+"""Scalars whose bits are unpacked at a time, bounding the temporary
+arrays of _digits to about a megabyte."""
+
+
 def _digits(scalars: list[int], width: int, windows: int) -> np.ndarray:
     """Return the base-2^width digits of each scalar, lowest first."""
-    raw = b"".join(s.to_bytes(SCALAR_BYTES, "little") for s in scalars)
-    bits = np.unpackbits(
-        np.frombuffer(raw, dtype=np.uint8).reshape(len(scalars), -1),
-        axis=1,
-        bitorder="little",
-    )
-    padded = np.zeros((len(scalars), windows * width), dtype=np.uint32)
-    used = min(bits.shape[1], windows * width)
-    padded[:, :used] = bits[:, :used]
+    digits = np.empty((len(scalars), windows), dtype=np.uint16)
     weights = (1 << np.arange(width, dtype=np.uint32)).astype(np.uint32)
-    return padded.reshape(len(scalars), windows, width) @ weights
+    used = windows * width
+    for start in range(0, len(scalars), _DIGIT_BLOCK):
+        block = scalars[start : start + _DIGIT_BLOCK]
+        raw = b"".join(s.to_bytes(SCALAR_BYTES, "little") for s in block)
+        bits = np.unpackbits(
+            np.frombuffer(raw, dtype=np.uint8).reshape(len(block), -1),
+            axis=1,
+            bitorder="little",
+        )
+        padded = np.zeros((len(block), used), dtype=np.uint8)
+        padded[:, : min(bits.shape[1], used)] = bits[:, :used]
+        digits[start : start + len(block)] = (
+            padded.reshape(len(block), windows, width) @ weights
+        )
+    return digits
 
 
 def _pointer_array(addresses: np.ndarray):

@@ -65,6 +65,10 @@ from mpc.validity import (
 
 RunCpu = Callable[..., Awaitable[Any]]
 
+INVALID_ENCODING = "invalid encoding"
+"""How the reason of every decoding error starts, here as in
+mpc.validity and mpc.proofs."""
+
 _KIND_ORDER = {RANGE_KIND: 0, ONE_HOT_KIND: 1, BOUNDED_SUM_KIND: 1,
                NOISE_BOUND_KIND: 2}
 
@@ -260,7 +264,7 @@ def _points(data: bytes, kind: str, start: int, part: str) -> list:
                 data[k * POINT_BYTES:(k + 1) * POINT_BYTES]))
         except EncodingError as exc:
             raise ProofError(kind, start + k,
-                             f"invalid encoding of the {part}: {exc}"
+                             f"{INVALID_ENCODING} of the {part}: {exc}"
                              ) from None
     return points
 
@@ -274,7 +278,7 @@ def _range_proofs(data: bytes, kind: str, start: int,
             proofs.append(RangeProof.read(reader, count))
         except EncodingError as exc:
             raise ProofError(kind, start + k,
-                             f"invalid encoding: {exc}") from None
+                             f"{INVALID_ENCODING}: {exc}") from None
     return proofs
 
 
@@ -322,7 +326,7 @@ def verify_groups(ctx: ProofContext, statement: InputStatement,
                 proof = RangeProof.read(
                     reader, len(range_weights(group.lo, group.hi)))
         except EncodingError as exc:
-            raise ProofError(kind, index, f"invalid encoding: {exc}"
+            raise ProofError(kind, index, f"{INVALID_ENCODING}: {exc}"
                              ) from None
         if group.kind == ONE_HOT:
             verify_one_hot(ctx, index, members, proof, batch=batch)
@@ -393,6 +397,12 @@ async def verify_bundle(run_cpu: RunCpu, chunks: int, ctx: ProofContext,
     errors = [f for f in failures if isinstance(f, ProofError)]
     if len(errors) != len(failures):
         raise next(f for f in failures if not isinstance(f, ProofError))
+    if any(e.reason.startswith(INVALID_ENCODING) for e in errors):
+        # A chunk decodes only its own part, so another chunk may fail a
+        # check before this encoding error would be reached. Decode the
+        # whole bundle, which names the first malformed part, as
+        # verify_commit_bundle does, whatever the chunk count.
+        return await run_cpu(verify_commit_bundle, ctx, statement, data)
     if errors:
         raise min(errors, key=lambda e: (_KIND_ORDER.get(e.kind, 3),
                                          e.index or 0))

@@ -576,6 +576,9 @@ class Batch:
         """Add scalar*point to the sum that must be the identity.
 
         For a point that enters the batch once; see add_shared_term.
+        Every term belongs to the equations of a proof recorded with
+        add_proof, whose `diagnose` checks them: a small batch checks
+        only those.
         """
         self._points.append(point)
         self._scalars.append(scalar)
