@@ -37,13 +37,20 @@ from mpc import dp
 from mpc import field as fp
 from mpc import queries as qry
 from mpc import sharing, wire
-from mpc.prg import SEED_BYTES
+from mpc.prg import SEED_BYTES, Prg, new_seed
 from mpc.spec import JobSpec, Query
 
 if TYPE_CHECKING:
     from mpc.job import JobRun
 
 _P = np.uint64(fp.P)
+_P_SIGNED = np.int64(fp.P)
+_HALF_SIGNED = np.int64(fp.HALF)
+_BLOCK = 1 << 15
+"""Elements per step of the blocked loops, so temporaries stay in cache."""
+NOISE_LABEL = b"noise/binomial"
+_NOISE_CHUNK_WORDS = 1 << 17
+"""64-bit words of coins drawn at a time (1 MiB) by `binomial_noise`."""
 
 
 class Folded:
@@ -56,8 +63,12 @@ class Folded:
 
     __slots__ = ("digest", "size")
 
-    def __init__(self, body: bytes | bytearray | memoryview) -> None:
-        self.digest = hashlib.sha256(body).digest()
+    def __init__(self, body: bytes | bytearray | memoryview,
+                 digest: bytes = b"") -> None:
+        """Keep the size and SHA-256 of `body`. `digest`, when not empty,
+        must be that SHA-256 (a transport that checked it passes it), and
+        the body is not hashed again."""
+        self.digest = digest or hashlib.sha256(body).digest()
         self.size = len(body)
 
     def __eq__(self, other: object) -> bool:
@@ -76,26 +87,55 @@ class Folded:
 
 def add_into(total: np.ndarray, vector: np.ndarray) -> None:
     """Add a reduced vector into `total` mod p, in place."""
-    np.add(total, vector, out=total)
-    np.minimum(total, total - _P, out=total)  # see field._reduce_once
+    fp.add_into(total, vector)
 
 
-def encode_signed(values: np.ndarray) -> np.ndarray:
-    """Embed an int64 vector in F_p, as field.encode_signed does."""
+def encode_signed(values: np.ndarray,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Embed an int64 vector in F_p, as field.encode_signed does.
+
+    The result goes to `out` (a uint64 array of the same length) when it
+    is given, or to a new array, and is returned.
+    """
     values = np.asarray(values)
-    if values.dtype != np.int64:
-        return fp.encode_signed(values)
-    if values.size and (values.min() < -fp.HALF or values.max() > fp.HALF):
-        return fp.encode_signed(values)  # Raises FieldOverflowError.
-    out = values.astype(np.uint64)  # Wraps a negative v to 2^64 + v.
-    np.add(out, _P, out=out, where=values < 0)  # ... and on to p + v.
+    if values.dtype != np.int64 or (values.size and (
+            values.min() < -fp.HALF or values.max() > fp.HALF)):
+        encoded = fp.encode_signed(values)  # May raise FieldOverflowError.
+        if out is None:
+            return encoded
+        out[:] = encoded
+        return out
+    if out is None:
+        out = np.empty(values.shape, dtype=np.uint64)
+    # A negative v cast to uint64 wraps to 2^64 + v, and adding p takes it
+    # on to p + v mod 2^64. v >> 63 (arithmetic) is all ones for a
+    # negative v and 0 otherwise, so masking it with p selects the addend
+    # without a masked (`where=`) loop, which numpy runs several times
+    # slower.
+    scratch = np.empty(min(_BLOCK, values.size), dtype=np.int64)
+    for start in range(0, values.size, _BLOCK):
+        part = values[start:start + _BLOCK]
+        addend = scratch[:part.size]
+        target = out[start:start + _BLOCK]
+        np.right_shift(part, 63, out=addend)
+        np.bitwise_and(addend, _P_SIGNED, out=addend)
+        np.add(part.view(np.uint64), addend.view(np.uint64), out=target)
     return out
 
 
 def decode_signed(elements: np.ndarray) -> np.ndarray:
     """Map reduced field elements to signed int64, reusing the array."""
     out = elements.view(np.int64)  # Every element is below p < 2^63.
-    np.subtract(out, np.int64(fp.P), out=out, where=out > fp.HALF)
+    # (HALF - x) >> 63 is all ones exactly when x > HALF, so the masked
+    # value subtracts p from those elements only.
+    scratch = np.empty(min(_BLOCK, out.size), dtype=np.int64)
+    for start in range(0, out.size, _BLOCK):
+        part = out[start:start + _BLOCK]
+        shift = scratch[:part.size]
+        np.subtract(_HALF_SIGNED, part, out=shift)
+        np.right_shift(shift, 63, out=shift)
+        np.bitwise_and(shift, _P_SIGNED, out=shift)
+        np.subtract(part, shift, out=part)
     return out
 
 
@@ -194,20 +234,64 @@ def check_vector_bounds(spec: JobSpec, values: np.ndarray) -> str:
     return ""
 
 
+def _centred_binomial(prg: Prg, coins: int, size: int) -> np.ndarray:
+    """Sample Binomial(coins, 1/2) - coins/2 `size` times from a PRG.
+
+    Each sample counts the ones among `coins` bits of the stream, and no
+    bit goes into two samples, as in `dp.sample_binomial` with os.urandom
+    bits.
+    Pre: 0 < coins <= 64 * _NOISE_CHUNK_WORDS, coins even.
+    """
+    full, rem = divmod(coins, 64)
+    width = full + (rem > 0)
+    rows = max(1, _NOISE_CHUNK_WORDS // width)
+    out = np.empty(size, dtype=np.int64)
+    for start in range(0, size, rows):
+        stop = min(size, start + rows)
+        words = np.empty((stop - start, width), dtype="<u8")
+        prg.read_into(memoryview(words))
+        if rem:
+            words[:, -1] &= np.uint64((1 << rem) - 1)
+        out[start:stop] = dp._popcount_rows(words.astype(np.uint64,
+                                                         copy=False))
+    out -= coins // 2
+    return out
+
+
 def binomial_noise(plan: dp.NoisePlan, size: int) -> np.ndarray:
     """Sample `size` binomial noise values conditioned on [-T, T].
 
     The same distribution as `dp.sample_noise`, vectorised: values
     outside the tail bound T (probability at most 2^-40 each) are drawn
-    again.
+    again. The coins come from the AES-CTR PRG keyed by a fresh seed from
+    the OS CSPRNG, because os.urandom costs about 15 times as much per
+    byte (see docs/dp.md). Plans with more coins than one draw takes
+    (above 8 * 2^20, far beyond any job's) use `dp.sample_binomial`.
     """
-    noise = dp.sample_binomial(plan.coins_per_party, size)
+    coins = plan.coins_per_party
+    if coins == 0 or coins > 64 * _NOISE_CHUNK_WORDS:
+
+        def draw(count: int) -> np.ndarray:
+            return dp.sample_binomial(coins, count)
+    else:
+        prg = Prg(new_seed(), NOISE_LABEL)
+
+        def draw(count: int) -> np.ndarray:
+            return _centred_binomial(prg, coins, count)
+
+    noise = draw(size)
     outside = np.flatnonzero(np.abs(noise) > plan.tail_bound)
     while outside.size:
-        noise[outside] = dp.sample_binomial(plan.coins_per_party,
-                                            outside.size)
+        noise[outside] = draw(outside.size)
         outside = outside[np.abs(noise[outside]) > plan.tail_bound]
     return noise
+
+
+def _vectorised_noise(plans: list[list[dp.NoisePlan | None]]) -> bool:
+    """Return True when every noise plan of a job is binomial or absent,
+    so that `noise_array` is numpy work that can run in a thread."""
+    return all(plan is None or plan.mechanism == "binomial"
+               for groups in plans for plan in groups)
 
 
 def noise_array(spec: JobSpec, plans: list[list[dp.NoisePlan | None]]
@@ -239,9 +323,10 @@ class ArrayRound:
     """The running sums of one party's array path in one job.
 
     `folds` are the functions `JobRun.deliver` hands each share and
-    reveal body to on arrival. A fold checks the body, adds it to its
-    sum and returns the `Folded` marker kept in its place; a malformed
-    body raises ValueError, which aborts the job naming the sender.
+    reveal body to on arrival, with the body's SHA-256 when the transport
+    checked it. A fold checks the body, adds it to its sum and returns
+    the `Folded` marker kept in its place. A malformed body raises
+    ValueError, which aborts the job naming the sender.
     """
 
     def __init__(self, own_id: str, parties: list[str] | tuple[str, ...],
@@ -249,8 +334,12 @@ class ArrayRound:
         self.own_id = own_id
         self.parties = list(parties)
         self.length = length
+        # A sum is the first vector folded into it, as a read-only view of
+        # its body, until a second one arrives.
         self.share_sum: np.ndarray | None = None
         self.reveal_sum: np.ndarray | None = None
+        self._buffer: np.ndarray | None = None
+        self._input: np.ndarray | None = None
         self.seeds: dict[str, bytes] = {}
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -259,11 +348,35 @@ class ArrayRound:
     def folds(self) -> dict[str, Any]:
         return {"share": self.fold_share, "reveal": self.fold_reveal}
 
-    def _zeros(self) -> np.ndarray:
-        return np.zeros(self.length, dtype=np.uint64)
+    def input_vector(self) -> np.ndarray:
+        """Return an uninitialised field vector for this party's input.
 
-    def fold_share(self, sender: str, body: bytes) -> Folded:
-        """Keep a seed share, or add a correction vector to the share sum."""
+        `share` turns it into the correction vector in place and sends it
+        with no copy, because the spare 64-bit word before it in memory
+        takes the share tag.
+        """
+        self._buffer = np.empty(self.length + 1, dtype="<u8")
+        self._input = self._buffer[1:]
+        return self._input
+
+    def _vector_body(self) -> memoryview:
+        """Return the tag and the correction vector of `_buffer` as one
+        share body, and freeze the buffer, which peers may read later."""
+        assert self._buffer is not None
+        tag_index = 7  # The last byte of the spare word.
+        self._buffer.view(np.uint8)[tag_index] = wire.VECTOR_TAG[0]
+        self._buffer.flags.writeable = False
+        body = memoryview(self._buffer).cast("B")[tag_index:]
+        self._buffer = self._input = None
+        return body
+
+    def fold_share(self, sender: str, body: bytes,
+                   digest: bytes = b"") -> Folded:
+        """Keep a seed share, or add a correction vector to the share sum.
+
+        `digest` is the body's SHA-256 if the transport checked it, or
+        empty.
+        """
         view = memoryview(body)
         tag = bytes(view[:1])
         expects_vector = sharing.ring_recipient(
@@ -276,45 +389,54 @@ class ArrayRound:
             self.seeds[sender] = bytes(view[1:])
         elif tag == wire.VECTOR_TAG and expects_vector:
             vector = vector_view(view[1:], self.length)
-            if self.share_sum is None:
-                self.share_sum = self._zeros()
-            add_into(self.share_sum, vector)
+            self.share_sum = _fold_vector(self.share_sum, vector)
         elif tag in (wire.SEED_TAG, wire.VECTOR_TAG):
             raise wire.WireError(
                 "sent a seed where a vector was due, or the reverse")
         else:
             raise wire.WireError(f"unknown share tag {tag!r}")
         self.bytes_received += len(view)
-        return Folded(view)
+        return Folded(view, digest)
 
-    def fold_reveal(self, sender: str, body: bytes) -> Folded:
-        """Add a peer's reveal to the reveal sum."""
+    def fold_reveal(self, sender: str, body: bytes,
+                    digest: bytes = b"") -> Folded:
+        """Add a peer's reveal to the reveal sum (`digest` as in
+        fold_share)."""
         vector = vector_view(body, self.length)
-        if self.reveal_sum is None:
-            self.reveal_sum = self._zeros()
-        add_into(self.reveal_sum, vector)
+        self.reveal_sum = _fold_vector(self.reveal_sum, vector)
         self.bytes_received += len(body)
-        return Folded(body)
+        return Folded(body, digest)
 
-    def share(self, values: np.ndarray) -> tuple[np.ndarray,
-                                                  dict[str, bytes]]:
+    def share(self, values: np.ndarray) -> tuple[
+            np.ndarray, dict[str, bytes | memoryview]]:
         """Split this party's field vector; return its kept share and the
-        body to send each peer."""
+        body to send each peer.
+
+        A vector from `input_vector` becomes the correction vector and is
+        overwritten. Any other vector is copied first.
+        """
+        if values is not self._input:
+            self.input_vector()[:] = values
         kept, sent = sharing.split(
-            self.own_id, self.parties, values,
-            recipient=sharing.ring_recipient(self.own_id, self.parties))
-        bodies = {}
+            self.own_id, self.parties, self._input,
+            recipient=sharing.ring_recipient(self.own_id, self.parties),
+            overwrite=True)
+        bodies: dict[str, bytes | memoryview] = {}
         for peer, share in sent.items():
             if share.is_seed:
                 bodies[peer] = wire.encode_share(share)
             else:
-                bodies[peer] = encode_vector_share(share.values)
+                bodies[peer] = self._vector_body()
         assert kept.values is not None
         return kept.values, bodies
 
     def partial_sum(self, kept: np.ndarray, noise: np.ndarray) -> np.ndarray:
         """Return this party's reveal: its kept share, every share it
-        received, and its noise, summed mod p (reusing `kept`)."""
+        received, and its noise, summed mod p (reusing `kept`).
+
+        The returned array is read-only, because its memory is sent as the
+        reveal body and a peer may read it after this party moved on.
+        """
         total = kept
         if self.share_sum is not None:
             add_into(total, self.share_sum)
@@ -322,15 +444,32 @@ class ArrayRound:
         for seed in self.seeds.values():
             add_into(total, sharing.expand_values(seed, self.length))
         add_into(total, encode_signed(noise))
+        total.flags.writeable = False
         return total
 
     def result(self, own_reveal: np.ndarray) -> np.ndarray:
-        """Return the revealed sum as signed int64 (reusing the input)."""
-        total = own_reveal
-        if self.reveal_sum is not None:
-            add_into(total, self.reveal_sum)
-            self.reveal_sum = None
+        """Return the revealed sum as signed int64.
+
+        The sum is built in the peers' reveal sum, so `own_reveal` is not
+        changed.
+        """
+        total = _fold_vector(self.reveal_sum, own_reveal)
+        self.reveal_sum = None
+        if not total.flags.writeable:
+            total = total.copy()
         return decode_signed(total)
+
+
+def _fold_vector(total: np.ndarray | None,
+                 vector: np.ndarray) -> np.ndarray:
+    """Return `total` plus `vector` mod p, or `vector` itself when there
+    is no total yet. A read-only total is copied before the addition."""
+    if total is None:
+        return vector
+    if not total.flags.writeable:
+        total = total.copy()
+    add_into(total, vector)
+    return total
 
 
 async def run_semi_honest(run: JobRun,
@@ -346,9 +485,15 @@ async def run_semi_honest(run: JobRun,
     own = run.party.party_id
     spec = run.spec
     run._enter("share", f"{round_.length} elements, array path")
-    # The noise is drawn off the event loop while the input is read.
-    noise_draw = asyncio.ensure_future(
-        run.party.run_cpu(noise_array, spec, plans))
+    # The noise is drawn off the event loop while the input is read and
+    # the shares are exchanged. Binomial noise is numpy and AES work, so a
+    # thread serves and its array is not copied between processes.
+    if _vectorised_noise(plans):
+        noise_draw = asyncio.ensure_future(
+            asyncio.to_thread(noise_array, spec, plans))
+    else:
+        noise_draw = asyncio.ensure_future(
+            run.party.run_cpu(noise_array, spec, plans))
     try:
         values, dropped = run.party.hooks.input_array(run.job_hex, spec)
         problem = ("" if values.shape == (round_.length,) else
@@ -357,7 +502,7 @@ async def run_semi_honest(run: JobRun,
         problem = problem or check_vector_bounds(spec, values)
         if problem:
             raise qry.QueryError(problem)
-        encoded = encode_signed(values)
+        encoded = encode_signed(values, out=round_.input_vector())
     except ValueError as exc:
         noise_draw.cancel()
         raise JobAborted(
@@ -386,7 +531,7 @@ async def run_semi_honest(run: JobRun,
     # The budget is spent once this party's noisy share leaves it.
     run.party.hooks.before_reveal(run.job_hex)
     run.revealed = True
-    body = memoryview(total).tobytes()
+    body = memoryview(total).cast("B")  # Read-only, sent with no copy.
     round_.bytes_sent += len(body) * len(run.peers)
     await run._broadcast("reveal", body)
     del body

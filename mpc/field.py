@@ -141,6 +141,39 @@ def sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return _reduce_once(a + (np.uint64(P) - b))
 
 
+_BLOCK = 1 << 15
+"""Elements per step of the in-place operations: a 256 KiB block, so the
+temporary stays in cache."""
+
+
+def add_into(total: np.ndarray, vector: np.ndarray) -> None:
+    """Add a reduced vector into the reduced vector `total` mod p, in place.
+
+    Works block by block with one small temporary, so a long vector costs
+    no allocation of its own size.
+    """
+    scratch = np.empty(min(_BLOCK, total.size), dtype=np.uint64)
+    for start in range(0, total.size, _BLOCK):
+        part = total[start:start + _BLOCK]
+        low = scratch[:part.size]
+        np.add(part, vector[start:start + _BLOCK], out=part)
+        np.subtract(part, np.uint64(P), out=low)
+        np.minimum(part, low, out=part)  # As in _reduce_once.
+
+
+def sub_into(total: np.ndarray, vector: np.ndarray) -> None:
+    """Subtract a reduced vector from the reduced vector `total` mod p, in
+    place, block by block like add_into."""
+    scratch = np.empty(min(_BLOCK, total.size), dtype=np.uint64)
+    for start in range(0, total.size, _BLOCK):
+        part = total[start:start + _BLOCK]
+        low = scratch[:part.size]
+        np.subtract(np.uint64(P), vector[start:start + _BLOCK], out=low)
+        np.add(part, low, out=part)
+        np.subtract(part, np.uint64(P), out=low)
+        np.minimum(part, low, out=part)
+
+
 def neg(a: np.ndarray) -> np.ndarray:
     """Negate a reduced vector mod p."""
     out = np.uint64(P) - a

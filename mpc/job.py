@@ -430,7 +430,7 @@ class JobRun:
             fold = self.folds.get(phase)
             if fold is not None:
                 try:
-                    body = fold(sender, body)
+                    body = fold(sender, body, message.body_sha256)
                 except ValueError as exc:
                     self._fail(JobAborted(
                         phase, f"party {sender} sent a malformed {phase}: "

@@ -19,6 +19,14 @@ from mpc.field import P
 
 SEED_BYTES = 32
 _MASK61 = np.uint64((1 << 61) - 1)
+_BLOCK_BYTES = 1 << 18
+"""Stream bytes encrypted per AES call when filling a buffer."""
+_ZEROS = memoryview(bytes(_BLOCK_BYTES))
+_HEADROOM = 15
+"""Spare bytes after a step's output (AES block size - 1) for
+`update_into` to write in place. cryptography 50.0 needs none, and the
+margin keeps the code independent of the release. A step without it goes
+through `update` and a copy."""
 
 
 def new_seed() -> bytes:
@@ -42,13 +50,33 @@ class Prg:
         """Return the next n bytes of the stream."""
         return self._encryptor.update(bytes(n))
 
+    def read_into(self, buffer: memoryview) -> None:
+        """Overwrite a writable byte buffer with the next bytes of the stream.
+
+        The stream is the same as `read` returns, but no input or output
+        copy of the buffer's size is allocated.
+        """
+        view = memoryview(buffer).cast("B")
+        total = len(view)
+        offset = 0
+        while offset < total:
+            size = min(_BLOCK_BYTES, total - offset)
+            if total - offset >= size + _HEADROOM:
+                self._encryptor.update_into(_ZEROS[:size], view[offset:])
+            else:
+                view[offset:offset + size] = self._encryptor.update(
+                    _ZEROS[:size])
+            offset += size
+
     def field_elements(self, n: int) -> np.ndarray:
         """Return n uniform elements of F_p as uint64.
 
         Each candidate is a little-endian 64-bit word masked to 61 bits and
         rejected when it equals p (probability 2^-61 per draw).
         """
-        words = np.frombuffer(self.read(8 * n), dtype="<u8") & _MASK61
+        words = np.empty(n, dtype="<u8")
+        self.read_into(memoryview(words))
+        np.bitwise_and(words, _MASK61, out=words)
         if n == 0 or words.max() < np.uint64(P):
             # No candidate rejected, the usual case: the loop below would
             # return exactly these words.

@@ -435,7 +435,9 @@ def _decode_long_vector(query: Query, elements: np.ndarray,
     factor = 10.0**query.scale
     std, half = _noise_figures(groups[0])
     values = elements if query.scale == 0 else elements / factor
-    widest = int(np.abs(elements).max()) if elements.size else 0
+    low = int(elements.min()) if elements.size else 0
+    high = int(elements.max()) if elements.size else 0
+    widest = max(-low, high)
     if widest * elements.size < 1 << 63:
         total: float = int(elements.sum(dtype=np.int64)) / factor
     else:
@@ -450,8 +452,8 @@ def _decode_long_vector(query: Query, elements: np.ndarray,
         "summary": {
             "sum": total,
             "mean": total / elements.size if elements.size else None,
-            "min": float(elements.min()) / factor if elements.size else None,
-            "max": float(elements.max()) / factor if elements.size else None,
+            "min": float(low) / factor if elements.size else None,
+            "max": float(high) / factor if elements.size else None,
         },
     }
 

@@ -78,13 +78,16 @@ def split(
     values: np.ndarray,
     blindings: list[int] | None = None,
     recipient: str | None = None,
+    overwrite: bool = False,
 ) -> tuple[Share, dict[str, Share]]:
     """Split a field vector (and optionally blindings) among the parties.
 
     Returns the share this party keeps and a dict of the shares to send,
     one per peer. The kept share plus all sent shares sum to `values`
     mod p, and their blindings to `blindings` mod q. The correction
-    vector goes to `recipient`, by default `correction_recipient`.
+    vector goes to `recipient`, by default `correction_recipient`. With
+    `overwrite`, `values` itself becomes the correction vector, which
+    saves a copy of its size.
     """
     values = field.check_elements(values)
     length = values.shape[0]
@@ -108,7 +111,8 @@ def split(
         blindings=tuple(expand_blindings(own_seed, length))
         if with_blindings else (),
     )
-    correction = field.sub(values, kept.values)
+    correction = values if overwrite else values.copy()
+    field.sub_into(correction, kept.values)
     blinding_correction = (
         [(b - k) % Q for b, k in zip(blindings, kept.blindings)]
         if with_blindings else []
@@ -119,7 +123,7 @@ def split(
             continue
         seed = new_seed()
         sent[peer] = Share(seed=seed)
-        correction = field.sub(correction, expand_values(seed, length))
+        field.sub_into(correction, expand_values(seed, length))
         if with_blindings:
             peer_blindings = expand_blindings(seed, length)
             blinding_correction = [

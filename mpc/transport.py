@@ -33,6 +33,10 @@ class Message:
     sender: str
     phase: str
     body: bytes
+    body_sha256: bytes = field(default=b"", compare=False)
+    """The SHA-256 of `body` when the receiving transport has computed and
+    checked it (a streamed body), so the job need not hash it again.
+    Empty otherwise."""
 
 
 @dataclass(frozen=True)

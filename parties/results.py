@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -44,15 +45,16 @@ def externalise_arrays(result: dict, state_dir: Path) -> list[Path]:
         path = vector_path(state_dir, result["job_id"], query["name"])
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
-        with open(partial, "wb") as file:
+        with open(partial, "w+b") as file:
             np.save(file, values, allow_pickle=False)
             file.flush()
             os.fsync(file.fileno())
+            digest = _written_sha256(file, values)
         os.replace(partial, path)
         query.pop("values")
         query.update(
             values_file=str(path.resolve()),
-            values_sha256=file_sha256(path),
+            values_sha256=digest,
             values_dtype=str(values.dtype),
             length=int(values.size),
         )
@@ -60,13 +62,34 @@ def externalise_arrays(result: dict, state_dir: Path) -> list[Path]:
     return written
 
 
+def _written_sha256(file: BinaryIO, values: np.ndarray) -> str:
+    """Return the hex SHA-256 of a .npy file just written from `values`.
+
+    np.save writes a C-contiguous array as its header followed by the
+    array's memory, in the byte order the header records (numpy 2.4,
+    `lib.format.write_array`). So only the header is read back. Any other
+    array is hashed from the file.
+    """
+    header_size = file.tell() - values.nbytes
+    file.seek(0)
+    if not values.flags.c_contiguous:
+        return _stream_sha256(file)
+    digest = hashlib.sha256(file.read(header_size))
+    digest.update(memoryview(values).cast("B"))
+    return digest.hexdigest()
+
+
+def _stream_sha256(file: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
     """Return the hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return _stream_sha256(file)
 
 
 def load_vector(query_result: dict) -> np.ndarray:

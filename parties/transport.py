@@ -24,7 +24,11 @@ phase, body size, the body's SHA-256 and a signature over all of them
 checks above apply to the header before any of the body is read, and the
 body must then match the signed size and digest. So no call comes near a
 message size limit, and a receiver takes in one stream at a time, so
-that it holds one large body in memory, not one per peer.
+that it holds one large body in memory, not one per peer. Data chunks are
+encoded and decoded by hand (`encode_data_chunk`, `parse_chunk`) in the
+canonical protobuf encoding, so a body is copied once on each side
+instead of through protobuf's intermediate copies. Anything else a peer
+sends is parsed by protobuf.
 
 Malformed requests get INVALID_ARGUMENT, a certificate that is not the
 claimed party's gets PERMISSION_DENIED, a missing certificate or a bad
@@ -73,6 +77,9 @@ MAX_STREAM_BODY_BYTES = 1 << 30
 """Largest body a DeliverStream call may announce: 1 GiB, above the
 80 MB reveal of a 10^7-element vector."""
 SHA256_BYTES = 32
+DELIVER_STREAM_METHOD = "/mpc.v1.Peer/DeliverStream"
+_DATA_TAG = 0x12
+"""Protobuf key of EnvelopeChunk.data: field 2, wire type 2 (bytes)."""
 
 # Phase names are short lower-case identifiers, such as "commit".
 PHASE_PATTERN = re.compile(rf"[a-z][a-z0-9_.-]{{0,{MAX_PHASE_CHARS - 1}}}")
@@ -139,6 +146,62 @@ def proposal_signing_bytes(
     return _length_prefixed(
         (PROPOSE_DOMAIN, job_id, initiator.encode("utf-8"), spec)
     )
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_data_chunk(data: memoryview) -> bytes:
+    """Return the serialised EnvelopeChunk whose `data` is `data`.
+
+    The bytes are those protobuf writes for the message, built with one
+    copy of `data`.
+    """
+    return b"".join((bytes((_DATA_TAG,)), _varint(len(data)), data))
+
+
+class _DataChunk:
+    """A received EnvelopeChunk with `data` set, as a view of the received
+    bytes. It has the two members of the protobuf message that
+    `_read_body` uses."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: memoryview) -> None:
+        self.data = data
+
+    def WhichOneof(self, group: str) -> str | None:  # noqa: N802
+        return "data" if group == "part" else None
+
+
+def parse_chunk(serialised: bytes) -> Any:
+    """Parse a serialised EnvelopeChunk.
+
+    A message that is exactly one `data` field in the canonical encoding
+    (what `encode_data_chunk` writes) becomes a `_DataChunk` viewing
+    `serialised`, with no copy. Anything else goes to protobuf's parser,
+    which raises DecodeError on malformed input.
+    """
+    if len(serialised) > 1 and serialised[0] == _DATA_TAG:
+        length = 0
+        shift = 0
+        position = 1
+        while position < len(serialised) and position <= 5:
+            byte = serialised[position]
+            length |= (byte & 0x7F) << shift
+            position += 1
+            if not byte & 0x80:
+                if position + length == len(serialised):
+                    return _DataChunk(memoryview(serialised)[position:])
+                break
+            shift += 7
+    return peer_pb2.EnvelopeChunk.FromString(serialised)
 
 
 class PinnedCertificates:
@@ -386,6 +449,8 @@ class _PinnedCallerInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler
+        if handler_call_details.method == DELIVER_STREAM_METHOD:
+            handler = handler._replace(request_deserializer=parse_chunk)
         return _with_auth_check(handler, self._check)
 
     async def _check(self, context: grpc.aio.ServicerContext) -> None:
@@ -485,6 +550,7 @@ class _PeerServicer(peer_pb2_grpc.PeerServicer):
                 sender=header.sender,
                 phase=header.phase,
                 body=body,
+                body_sha256=header.body_sha256,
             )
             del body
             await self._call_handler(
@@ -807,6 +873,12 @@ class GrpcTransport(Transport):
         self._deployment = dict(deployment)
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._stubs: dict[str, peer_pb2_grpc.PeerStub] = {}
+        self._stream_calls: dict[str, grpc.aio.StreamUnaryMultiCallable] = {}
+        # [body, SHA-256, sends in flight] of each body being streamed,
+        # keyed by id(body), so a broadcast hashes its body once, not once
+        # per peer. The entry keeps the body alive, so its id is not
+        # reused while the entry exists.
+        self._digests: dict[int, list[Any]] = {}
         self._closed = False
         self.traffic = TrafficCounter()
         """Serialised request bytes and calls sent, per peer too."""
@@ -826,6 +898,12 @@ class GrpcTransport(Transport):
         self._channels[recipient] = channel
         stub = peer_pb2_grpc.PeerStub(channel)
         self._stubs[recipient] = stub
+        # DeliverStream with chunks serialised by `encode_data_chunk`.
+        self._stream_calls[recipient] = channel.stream_unary(
+            DELIVER_STREAM_METHOD,
+            request_serializer=None,
+            response_deserializer=peer_pb2.DeliverResponse.FromString,
+        )
         return stub
 
     async def send(
@@ -842,17 +920,18 @@ class GrpcTransport(Transport):
                 f"got {message.sender!r}"
             )
         stub = self._stub(recipient)
-        if len(message.body) > STREAM_THRESHOLD:
-            await self._send_stream(stub, recipient, message, timeout)
+        if memoryview(message.body).nbytes > STREAM_THRESHOLD:
+            await self._send_stream(recipient, message, timeout)
             return
+        body = bytes(message.body)  # No copy when it is bytes already.
         signed = envelope_signing_bytes(
-            message.job_id, message.sender, message.phase, message.body
+            message.job_id, message.sender, message.phase, body
         )
         envelope = peer_pb2.Envelope(
             job_id=message.job_id,
             sender=message.sender,
             phase=message.phase,
-            body=message.body,
+            body=body,
             signature=certs.sign(self._key, signed),
         )
         self._count(recipient, envelope.ByteSize())
@@ -870,42 +949,54 @@ class GrpcTransport(Transport):
         )
 
     async def _send_stream(
-        self,
-        stub: peer_pb2_grpc.PeerStub,
-        recipient: str,
-        message: Message,
-        timeout: float,
+        self, recipient: str, message: Message, timeout: float
     ) -> None:
         """Send a large body as a header and chunks of CHUNK_BYTES."""
-        body = message.body
-        digest = hashlib.sha256(body).digest()
+        key = id(message.body)
+        entry = self._digests.get(key)
+        if entry is None:
+            digest = hashlib.sha256(message.body).digest()
+            entry = self._digests[key] = [message.body, digest, 0]
+        entry[2] += 1
+        try:
+            await self._stream_body(recipient, message, entry[1], timeout)
+        finally:
+            entry[2] -= 1
+            if entry[2] == 0:
+                del self._digests[key]
+
+    async def _stream_body(
+        self, recipient: str, message: Message, digest: bytes,
+        timeout: float,
+    ) -> None:
+        view = memoryview(message.body).cast("B")
         signed = stream_signing_bytes(
-            message.job_id, message.sender, message.phase, len(body), digest
+            message.job_id, message.sender, message.phase, len(view),
+            digest,
         )
         header = peer_pb2.EnvelopeHeader(
             job_id=message.job_id,
             sender=message.sender,
             phase=message.phase,
-            body_size=len(body),
+            body_size=len(view),
             body_sha256=digest,
             signature=certs.sign(self._key, signed),
         )
+        first = peer_pb2.EnvelopeChunk(header=header).SerializeToString()
 
-        async def chunks() -> AsyncIterator[peer_pb2.EnvelopeChunk]:
-            first = peer_pb2.EnvelopeChunk(header=header)
-            self._count(recipient, first.ByteSize())
+        async def chunks() -> AsyncIterator[bytes]:
+            self._count(recipient, len(first))
             yield first
-            view = memoryview(body)
-            for start in range(0, len(body), CHUNK_BYTES):
-                chunk = peer_pb2.EnvelopeChunk(
-                    data=bytes(view[start:start + CHUNK_BYTES])
-                )
-                self._count(recipient, chunk.ByteSize())
+            for start in range(0, len(view), CHUNK_BYTES):
+                chunk = encode_data_chunk(view[start:start + CHUNK_BYTES])
+                self._count(recipient, len(chunk))
                 yield chunk
+
+        stream_call = self._stream_calls[recipient]
 
         def call(_request: None, timeout: float) -> Any:
             # Each try streams the body again from its first chunk.
-            return stub.DeliverStream(chunks(), timeout=timeout)
+            return stream_call(chunks(), timeout=timeout)
 
         try:
             await _call_with_retry(call, None, timeout)
@@ -952,5 +1043,6 @@ class GrpcTransport(Transport):
         channels = list(self._channels.values())
         self._channels.clear()
         self._stubs.clear()
+        self._stream_calls.clear()
         for channel in channels:
             await channel.close(grace)

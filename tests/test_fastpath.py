@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from mpc import fastpath
+from mpc import fastpath, sharing
 from mpc import field as fp
 from mpc import queries as qry
+from mpc.prg import Prg
 from mpc.job import Hooks, JobOutcome, Party
 from mpc.spec import parse_spec
 from mpc.transport import MemoryNetwork, MemoryTransport, Message
@@ -217,6 +219,114 @@ def test_binomial_noise_tail_bound() -> None:
     assert np.abs(noise).max() <= plan.tail_bound
     assert noise.std() == pytest.approx(np.sqrt(plan.coins_per_party) / 2,
                                         rel=0.05)
+
+
+@pytest.mark.parametrize("coins", [2, 30, 64, 100, 128, 200])
+def test_prg_binomial_matches_pmf(coins: int) -> None:
+    # Coin counts below, at and above one 64-bit word, with and without a
+    # partial last word. A fixed seed makes the draw deterministic, and a
+    # correct sampler fails the chi-square test with probability 1e-4.
+    size = 40_000
+    prg = Prg(bytes(range(32)), b"test/binomial")
+    noise = fastpath._centred_binomial(prg, coins, size)
+    assert noise.dtype == np.int64
+    assert noise.shape == (size,)
+    counts = noise + coins // 2
+    assert counts.min() >= 0
+    assert counts.max() <= coins
+    # Pool the tails so that every cell expects at least 5 samples.
+    pmf = stats.binom.pmf(np.arange(coins + 1), coins, 0.5)
+    keep = np.flatnonzero(pmf * size >= 5)
+    low, high = int(keep[0]), int(keep[-1])
+    observed = np.bincount(np.clip(counts, low, high) - low,
+                           minlength=high - low + 1)
+    expected = pmf[low:high + 1].copy()
+    expected[0] += pmf[:low].sum()
+    expected[-1] += pmf[high + 1:].sum()
+    statistic = float(np.sum((observed - size * expected) ** 2
+                             / (size * expected)))
+    assert statistic < stats.chi2.ppf(1 - 1e-4, df=high - low)
+
+
+def test_binomial_noise_fresh_seeds() -> None:
+    spec = vector_spec(1000, mechanism="binomial", clip=(0, 1))
+    (plan,) = qry.noise_plans(spec)[0]
+    first = fastpath.binomial_noise(plan, 1000)
+    second = fastpath.binomial_noise(plan, 1000)
+    assert not np.array_equal(first, second)
+
+
+def test_share_body_is_tag_and_correction() -> None:
+    n = 70_000  # More than one block of the blocked loops.
+    at_alice = fastpath.ArrayRound("alice", PARTIES, n)
+    values = np.random.default_rng(5).integers(0, fp.P, n, dtype=np.uint64)
+    buffer = at_alice.input_vector()
+    buffer[:] = values
+    kept, bodies = at_alice.share(buffer)
+    # alice's correction goes to bob, the next party. carol gets a seed.
+    vector_body = bodies["bob"]
+    assert bytes(vector_body[:1]) == b"V"
+    assert len(vector_body) == 1 + 8 * n
+    assert vector_body.readonly
+    seed = bytes(bodies["carol"][1:])
+    correction = np.frombuffer(vector_body[1:], dtype="<u8")
+    total = kept.copy()
+    fp.add_into(total, correction)
+    fp.add_into(total, sharing.expand_values(seed, n))
+    assert np.array_equal(total, values)
+
+
+def test_share_copies_foreign_vector() -> None:
+    at_alice = fastpath.ArrayRound("alice", PARTIES, 5)
+    values = np.arange(5, dtype=np.uint64)
+    kept, bodies = at_alice.share(values)
+    assert values.tolist() == [0, 1, 2, 3, 4]
+    correction = np.frombuffer(bodies["bob"][1:], dtype="<u8")
+    seed = bytes(bodies["carol"][1:])
+    total = kept.copy()
+    fp.add_into(total, correction)
+    fp.add_into(total, sharing.expand_values(seed, 5))
+    assert total.tolist() == [0, 1, 2, 3, 4]
+
+
+def test_round_sums_keep_reveal_unchanged() -> None:
+    at_alice = fastpath.ArrayRound("alice", PARTIES, 4)
+    at_alice.fold_share("carol", fastpath.encode_vector_share(
+        np.array([1, 2, 3, fp.P - 1], dtype=np.uint64)))
+    kept = np.array([1, 1, 1, 1], dtype=np.uint64)
+    reveal = at_alice.partial_sum(kept, np.array([0, 0, -1, 5]))
+    assert reveal.tolist() == [2, 3, 3, 5]
+    assert not reveal.flags.writeable
+    for peer in ("bob", "carol"):
+        at_alice.fold_reveal(peer, np.array([fp.P - 3, 0, 0, 1],
+                                            dtype="<u8").tobytes())
+    assert at_alice.result(reveal).tolist() == [-4, 3, 3, 7]
+    assert reveal.tolist() == [2, 3, 3, 5]
+
+
+def test_round_result_single_reveal() -> None:
+    # Two parties: one reveal arrives and stays a read-only view of its
+    # body, so the result is built in a copy.
+    round_ = fastpath.ArrayRound("a", ["a", "b"], 3)
+    body = np.array([fp.P - 1, 1, 2], dtype="<u8").tobytes()
+    round_.fold_reveal("b", body)
+    own = np.array([0, 1, 2], dtype=np.uint64)
+    own.flags.writeable = False
+    assert round_.result(own).tolist() == [-1, 2, 4]
+    assert own.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, 32_768, 32_769, 70_001])
+def test_signed_encoding_matches_field(n: int) -> None:
+    values = np.random.default_rng(n).integers(-fp.HALF, fp.HALF + 1, n,
+                                               dtype=np.int64)
+    values[:4] = [-fp.HALF, fp.HALF, 0, -1][:min(n, 4)]
+    encoded = fastpath.encode_signed(values)
+    assert np.array_equal(encoded, fp.encode_signed(values))
+    out = np.empty(n, dtype=np.uint64)
+    assert fastpath.encode_signed(values, out=out) is out
+    assert np.array_equal(out, encoded)
+    assert np.array_equal(fastpath.decode_signed(encoded.copy()), values)
 
 
 def test_vector_input_row_count() -> None:

@@ -208,6 +208,20 @@ def test_sub_matches_python(rng: np.random.Generator) -> None:
     ]
 
 
+@pytest.mark.parametrize("n", [0, 1, 32_767, 32_768, 70_001])
+def test_in_place_ops_match(rng: np.random.Generator, n: int) -> None:
+    # Lengths around the 32,768-element block of add_into and sub_into.
+    a = rng.integers(0, P, n, dtype=np.uint64)
+    b = rng.integers(0, P, n, dtype=np.uint64)
+    b[:2] = [P - 1, 0][:min(n, 2)]
+    total = a.copy()
+    field.add_into(total, b)
+    assert np.array_equal(total, field.add(a, b))
+    total = a.copy()
+    field.sub_into(total, b)
+    assert np.array_equal(total, field.sub(a, b))
+
+
 def test_neg_matches_python(rng: np.random.Generator) -> None:
     a = random_elements(rng, 500)
     got = field.neg(a)

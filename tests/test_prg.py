@@ -7,8 +7,12 @@ uniform stream would fail it with probability alpha = 1e-4.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from scipy.stats import chi2, norm
 
 from mpc.field import P
@@ -56,6 +60,39 @@ def test_prg_field_elements_repeat() -> None:
 
 def test_prg_scalars_repeat() -> None:
     assert Prg(SEED, LABEL).scalars(5, Q) == Prg(SEED, LABEL).scalars(5, Q)
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, (1 << 18) + 5,
+                                  3 << 18])
+def test_prg_read_into_matches_read(size: int) -> None:
+    # Sizes around the AES block and the 256 KiB step of read_into.
+    buffer = bytearray(size + 7)
+    prg = Prg(SEED, LABEL)
+    prg.read_into(memoryview(buffer)[:size])
+    assert bytes(buffer[:size]) == Prg(SEED, LABEL).read(size)
+    assert bytes(buffer[size:]) == bytes(7)
+    assert prg.read(9) == Prg(SEED, LABEL).read(size + 9)[size:]
+
+
+def test_field_elements_known_answer() -> None:
+    # The first two elements of the stream for SEED and LABEL, computed
+    # from the definition: AES-256-CTR keyed by HMAC-SHA256(seed,
+    # "mpc-prg/v1/" + label), counter zero, little-endian words masked
+    # to 61 bits.
+    key = hmac.new(SEED, b"mpc-prg/v1/" + LABEL, hashlib.sha256).digest()
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(bytes(16))).encryptor()
+    stream = encryptor.update(bytes(16))
+    expected = [int.from_bytes(stream[i:i + 8], "little") & P
+                for i in (0, 8)]
+    assert Prg(SEED, LABEL).field_elements(2).tolist() == expected
+
+
+def test_field_elements_long_repeat() -> None:
+    # Longer than one read_into step, so the steps join without a gap.
+    n = (1 << 16) + 3
+    words = np.frombuffer(Prg(SEED, LABEL).read(8 * n), dtype="<u8")
+    expected = words & np.uint64(P)
+    assert np.array_equal(Prg(SEED, LABEL).field_elements(n), expected)
 
 
 def test_prg_reads_continue_stream() -> None:
@@ -132,7 +169,8 @@ def test_field_elements_lowest_bit_balanced(sample: np.ndarray) -> None:
 
 
 def feed(prg: Prg, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
-    """Make `prg.read` return the bytes of `data` in order."""
+    """Make `prg.read` and `prg.read_into` take the bytes of `data` in
+    order."""
     stream = bytearray(data)
 
     def read(n: int) -> bytes:
@@ -142,7 +180,12 @@ def feed(prg: Prg, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
         del stream[:n]
         return out
 
+    def read_into(buffer: memoryview) -> None:
+        view = memoryview(buffer).cast("B")
+        view[:] = read(len(view))
+
     monkeypatch.setattr(prg, "read", read)
+    monkeypatch.setattr(prg, "read_into", read_into)
 
 
 def word(value: int) -> bytes:

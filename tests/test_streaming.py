@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from google.protobuf.message import DecodeError
 
 from mpc.transport import Message, TransportError
 from parties import certs
@@ -21,6 +22,8 @@ from parties.proto_gen import peer_pb2, peer_pb2_grpc
 from parties.transport import (
     CHUNK_BYTES,
     STREAM_THRESHOLD,
+    encode_data_chunk,
+    parse_chunk,
     stream_signing_bytes,
 )
 from tests.test_transport import (
@@ -85,6 +88,99 @@ async def test_large_body_arrives_whole(identities) -> None:
     (message,) = handler.messages
     assert message.body == body
     assert (message.sender, message.phase) == ("alice", "reveal")
+
+
+async def test_stream_passes_checked_digest(identities) -> None:
+    handler = RecordingHandler()
+    body = os.urandom(BIG)
+    deployment = deployment_of(identities, {})
+    async with serving("bob", identities["bob"], deployment,
+                       handler) as port:
+        deployment = deployment_of(identities, {"bob": port})
+        async with transport_of("alice", identities["alice"],
+                                deployment) as alice:
+            await alice.send("bob", Message(JOB_ID, "alice", "reveal",
+                                            memoryview(body)), TIMEOUT)
+            # The digest kept for the body in flight is dropped after.
+            assert alice._digests == {}
+    (message,) = handler.messages
+    assert message.body == body
+    assert message.body_sha256 == hashlib.sha256(body).digest()
+
+
+async def test_broadcast_hashes_body_once(identities, monkeypatch) -> None:
+    hashed = []
+    real_sha256 = hashlib.sha256
+
+    def counting_sha256(data=b""):
+        hashed.append(len(data))
+        return real_sha256(data)
+
+    handler = RecordingHandler()
+    body = os.urandom(BIG)
+    deployment = deployment_of(identities, {})
+    async with serving("bob", identities["bob"], deployment, handler) as bob, \
+            serving("carol", identities["carol"], deployment,
+                    handler) as carol:
+        deployment = deployment_of(identities, {"bob": bob, "carol": carol})
+        async with transport_of("alice", identities["alice"],
+                                deployment) as alice:
+            monkeypatch.setattr("parties.transport.hashlib.sha256",
+                                counting_sha256)
+            message = Message(JOB_ID, "alice", "reveal", body)
+            await asyncio.gather(alice.send("bob", message, TIMEOUT),
+                                 alice.send("carol", message, TIMEOUT))
+            monkeypatch.undo()
+            assert alice._digests == {}
+    # One hash of the body on the sender; each receiver hashes the chunks
+    # it reads with its own sha256 object.
+    assert hashed.count(BIG) == 1
+    assert [m.body for m in handler.messages] == [body, body]
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16383, 16384, CHUNK_BYTES])
+def test_data_chunk_matches_protobuf(size: int) -> None:
+    data = os.urandom(size)
+    encoded = encode_data_chunk(memoryview(data))
+    assert encoded == peer_pb2.EnvelopeChunk(data=data).SerializeToString()
+    parsed = parse_chunk(encoded)
+    assert parsed.WhichOneof("part") == "data"
+    assert bytes(parsed.data) == data
+
+
+@pytest.mark.parametrize("case", ["header", "extra-field", "two-data"])
+def test_parse_chunk_falls_back_to_protobuf(case: str) -> None:
+    data = b"abc"
+    serialised = {
+        "header": peer_pb2.EnvelopeChunk(header=peer_pb2.EnvelopeHeader(
+            body_size=5)).SerializeToString(),
+        # An unknown field 15 (varint) after the data field.
+        "extra-field": encode_data_chunk(memoryview(data)) + b"\x78\x01",
+        "two-data": encode_data_chunk(memoryview(b"x"))
+        + encode_data_chunk(memoryview(data)),
+    }[case]
+    parsed = parse_chunk(serialised)
+    expected = peer_pb2.EnvelopeChunk.FromString(serialised)
+    assert isinstance(parsed, peer_pb2.EnvelopeChunk)
+    assert parsed == expected
+
+
+def test_parse_chunk_padded_length() -> None:
+    # The length 3 as a five-byte varint: protobuf reads it, and so does
+    # the fast path.
+    serialised = b"\x12\x83\x80\x80\x80\x00abc"
+    expected = peer_pb2.EnvelopeChunk.FromString(serialised)
+    assert bytes(parse_chunk(serialised).data) == expected.data == b"abc"
+
+
+@pytest.mark.parametrize("serialised", [
+    b"\x12", b"\x12\x05ab", b"\x12\xff",
+    # A length varint of seven bytes, which protobuf rejects.
+    b"\x12\x83\x80\x80\x80\x80\x80\x00abc",
+])
+def test_parse_chunk_rejects_malformed(serialised: bytes) -> None:
+    with pytest.raises(DecodeError):
+        parse_chunk(serialised)
 
 
 async def test_small_body_uses_one_call(identities) -> None:
