@@ -326,7 +326,7 @@ def markdown(data: dict, figures: list[str]) -> str:
             "decodings, and for batches the same multi-scalar "
             "multiplication over raw points; see the module for the "
             "counts). prove_bit checks that its commitment opens, as its "
-            "contract asks, and so does its minimal implementation.",
+            "contract requires, and so does its minimal implementation.",
             "",
             table(["operation", "microseconds"],
                   [[k, f"{v:.1f}"] for k, v in
