@@ -32,6 +32,7 @@ its bits through timing.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -414,6 +415,18 @@ def _check_witness(
 # then appends its bounds, statement commitments and first messages.
 
 
+@functools.lru_cache(maxsize=256)
+def _context_transcript(domain: bytes, ctx: ProofContext) -> Transcript:
+    """Return the transcript of a domain and context, shared by every
+    proof under them. Callers fork it and never append to it."""
+    transcript = Transcript(domain)
+    transcript.append_bytes(b"job_id", ctx.job_id)
+    transcript.append_bytes(b"spec_digest", ctx.spec_digest)
+    transcript.append_text(b"party_id", ctx.party_id)
+    transcript.append_text(b"round", ctx.round)
+    return transcript
+
+
 def _start_transcript(
     domain: bytes,
     ctx: ProofContext,
@@ -421,11 +434,7 @@ def _start_transcript(
     bounds: Sequence[tuple[bytes, int]],
     commitments: Sequence[Point],
 ) -> Transcript:
-    transcript = Transcript(domain)
-    transcript.append_bytes(b"job_id", ctx.job_id)
-    transcript.append_bytes(b"spec_digest", ctx.spec_digest)
-    transcript.append_text(b"party_id", ctx.party_id)
-    transcript.append_text(b"round", ctx.round)
+    transcript = _context_transcript(domain, ctx).fork()
     transcript.append_int(b"index", index)
     transcript.append_point(b"G", G)
     transcript.append_point(b"H", H)
@@ -812,14 +821,14 @@ def verify_bit(
         BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
     )
     c = _bits_challenge(BIT_KIND, index, transcript, [proof])
-    target = Batch() if batch is None else batch
-    _add_bit_terms(target, c, [commitment], [proof], shared=True)
-    target.add_proof(
-        BIT_KIND,
-        index,
-        partial(_diagnose_bits, BIT_KIND, index, c, [commitment], [proof]),
+    diagnose = partial(
+        _diagnose_bits, BIT_KIND, index, c, [commitment], [proof]
     )
-    _finish(batch, target)
+    if batch is None:
+        diagnose()  # Three points: below DIRECT_BELOW.
+        return
+    _add_bit_terms(batch, c, [commitment], [proof], shared=True)
+    batch.add_proof(BIT_KIND, index, diagnose)
 
 
 # Range proofs and the two statements built on them.
@@ -930,6 +939,13 @@ def _check_weighted_bits(
     _append_bit_commitments(transcript, proof.bit_commitments)
     c = _bits_challenge(kind, index, transcript, proof.bits)
 
+    diagnose = partial(
+        _diagnose_weighted_bits, kind, index, statement, lo, weights, c, proof
+    )
+    if batch is None and 3 * k + 1 < DIRECT_BELOW:
+        diagnose()
+        return
+
     # The bits recompose the statement, shifted by lo:
     # rho*(sum_t w_t*C_t - statement + lo*H) = 0, and every bit proof
     # holds. C_t enters once, with the scalars of both checks.
@@ -945,14 +961,7 @@ def _check_weighted_bits(
         [rho * w for w in weights],
         shared=False,
     )
-    target.add_proof(
-        kind,
-        index,
-        partial(
-            _diagnose_weighted_bits, kind, index, statement, lo, weights, c,
-            proof,
-        ),
-    )
+    target.add_proof(kind, index, diagnose)
     _finish(batch, target)
 
 
@@ -1313,6 +1322,11 @@ def verify_one_hot(
     )
     c = _bits_challenge(ONE_HOT_KIND, index, transcript, proof.bits)
 
+    diagnose = partial(_diagnose_one_hot, index, c, commitments, proof)
+    if batch is None and 3 * len(commitments) < DIRECT_BELOW:
+        diagnose()
+        return
+
     # The bits sum to 1: rho*(sum_i C_i - H - R*G) = 0, and every
     # element is a bit.
     target = Batch() if batch is None else batch
@@ -1326,11 +1340,7 @@ def verify_one_hot(
         [rho] * len(commitments),
         shared=True,
     )
-    target.add_proof(
-        ONE_HOT_KIND,
-        index,
-        partial(_diagnose_one_hot, index, c, commitments, proof),
-    )
+    target.add_proof(ONE_HOT_KIND, index, diagnose)
     _finish(batch, target)
 
 
