@@ -9,7 +9,7 @@ vector this framework's party i reads, inputs it as a secure integer
 array (MPyC's numpy secure arrays), the parties add all inputs, and
 every party receives the sum. Each party writes OUT_DIR/party-i.json
 with its time from the first input to the opened sum (connections are
-made before, in mpc.start), its peak RSS and MPyC's own count of the
+made before, in mpc.start), its peak RSS (VmHWM) and MPyC's own count of the
 bytes it sent.
 """
 
@@ -21,6 +21,24 @@ import resource
 import time
 
 import numpy as np
+
+
+def _peak_rss_bytes() -> int:
+    """Return this process's peak resident set size in bytes.
+
+    VmHWM where /proc has it, as bench.netstat measures the daemons.
+    Linux's ru_maxrss is no substitute: after exec it still counts the
+    parent's resident set at fork, so party 0, started by the benchmark
+    process, would report the benchmark's memory.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def main() -> None:
@@ -47,8 +65,7 @@ def main() -> None:
             "pid": mpc.pid,
             "seconds": elapsed,
             "bytes_sent": sent,
-            "max_rss_bytes": resource.getrusage(
-                resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "max_rss_bytes": _peak_rss_bytes(),
             "sum_head": [int(v) for v in np.asarray(result)[:5]],
             "sum_total": int(np.asarray(result, dtype=np.int64).sum()),
         }
