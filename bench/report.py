@@ -217,14 +217,14 @@ def _target_lines(data: dict) -> list[str]:
                 floor = 3 * bits * (prove["raw_us"] + 2 * verify["raw_us"]
                                     ) / 1e6 / data["machine"]["nproc"]
                 reason += (
-                    " The libsecp256k1 calls alone (three base and one "
-                    "constant-time multiplication per bit to prove, three "
-                    "point decodings and a share of one multi-scalar "
-                    "multiplication per bit to verify, timed below) take "
-                    f"{floor:.1f} s of those cores, so meeting the target "
-                    "needs a proof with fewer curve operations per bit "
-                    "(such as Bulletproofs with a multi-exponentiation in "
-                    "C), not less Python.")
+                    " Proving a bit takes three base and one constant-time "
+                    "multiplication, and verifying it three point "
+                    "decodings and a share of one multi-scalar "
+                    "multiplication (timed below). These libsecp256k1 "
+                    f"calls alone take {floor:.1f} s of those cores. So "
+                    "meeting the target needs a proof with fewer curve "
+                    "operations per bit (such as Bulletproofs with a "
+                    "multi-exponentiation in C), not less Python.")
         lines.append(
             f"- Verified, 3 parties x 1,000 values in 16-bit ranges, end to "
             f"end at most {TARGET_VERIFIED_SECONDS:g} s: {seconds:.1f} s, "

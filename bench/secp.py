@@ -13,7 +13,7 @@ bindings, with no Python objects around the points. Per bit:
 
 prove_bit checks that its commitment opens, which its contract requires,
 so the minimal implementation does too. A proof checked alone recomputes
-its first messages; proofs checked in a batch fold into one multi-scalar
+its first messages. Proofs checked in a batch fold into one multi-scalar
 multiplication, whose minimal implementation here is the same bucket
 method (`mpc.group.multi_mul`) over raw point arrays with random scalars
 of the same sizes. The ratio is the protocol function's time over the

@@ -172,10 +172,10 @@ def sum_points(points) -> Point:
 # secp256k1_ec_pubkey_combine, which adds any number of points in C.
 # Every scalar is cut into windows of c bits. In each window, the points
 # whose digit is d are added into bucket d, one combine call per bucket.
-# The buckets are then weighted by their digits bit by bit: the total is
-# sum over bit positions p of 2^p * (sum of the buckets of window p // c
-# whose digit has bit p % c set), evaluated by Horner's rule, again with
-# combine calls. Each point is added once per window instead of once per
+# The buckets are then weighted by their digits bit by bit. The total is
+# the sum over bit positions p of 2^p * (sum of the buckets of window
+# p // c whose digit has bit p % c set). Horner's rule evaluates it, again
+# with combine calls. Each point is added once per window instead of once per
 # set bit. The scalars here are public (verifier randomness and proof
 # responses), so this variable-time code leaks nothing secret.
 
@@ -190,8 +190,9 @@ _SMALL_MSM = 8
 """Below this many terms, separate multiplications are cheaper."""
 
 
-def _address(raw) -> int:
-    return int(ffi.cast("uintptr_t", raw))
+def _address(pointer) -> int:
+    """Return the address a cffi pointer or array points at."""
+    return int(ffi.cast("uintptr_t", pointer))
 
 
 def _window_bits(bit_lengths: np.ndarray) -> int:
@@ -292,12 +293,10 @@ def multi_mul(points: Sequence[Point], scalars: Sequence[int]) -> Point:
     # total = 2*total + (buckets of window p // width whose digit has
     # bit p % width set). Two slots take turns as the running total,
     # because combine clears its output before reading its inputs.
-    bucket_base = int(ffi.cast("uintptr_t", buckets))
+    bucket_base = _address(buckets)
     digit_values = np.arange(size)
     slots = ffi.new("secp256k1_pubkey[]", 2)
-    slot_addresses = [
-        int(ffi.cast("uintptr_t", slots + i)) for i in range(2)
-    ]
+    slot_addresses = [_address(slots + i) for i in range(2)]
     inputs = np.zeros(2 + size, dtype=np.uint64)
     input_pointers = _pointer_array(inputs)
     current = -1  # Slot holding the total; -1 while it is the identity.

@@ -66,7 +66,7 @@ from mpc.validity import (
 RunCpu = Callable[..., Awaitable[Any]]
 
 INVALID_ENCODING = "invalid encoding"
-"""How the reason of every decoding error starts, here as in
+"""Prefix of the reason of every decoding error, here as in
 mpc.validity and mpc.proofs."""
 
 _KIND_ORDER = {RANGE_KIND: 0, ONE_HOT_KIND: 1, BOUNDED_SUM_KIND: 1,
@@ -109,7 +109,7 @@ def _gc_paused(function: _F) -> _F:
     """Pause the cyclic garbage collector while `function` runs.
 
     A chunk makes hundreds of thousands of short-lived objects without
-    cycles; the collector would walk them again and again (about a tenth
+    cycles. The collector would walk them again and again (about a tenth
     of a chunk's time) and free nothing.
     """
 

@@ -24,7 +24,7 @@ phase, body size, the body's SHA-256 and a signature over all of them
 checks above apply to the header before any of the body is read, and the
 body must then match the signed size and digest. So no call comes near a
 message size limit, and a receiver takes in one stream at a time, so
-that it holds one large body in memory, not one per peer. Data chunks are
+that it keeps one large body in memory, not one per peer. Data chunks are
 encoded and decoded by hand (`encode_data_chunk`, `parse_chunk`) in the
 canonical protobuf encoding, so a body is copied once on each side
 instead of through protobuf's intermediate copies. Anything else a peer
