@@ -404,3 +404,101 @@ def hash_to_point(label: bytes) -> Point:
 
 G = base_mul(1)
 H = hash_to_point(H_LABEL)
+
+
+# Multiples of a fixed point by public scalars.
+#
+# A table contains e * 256^j * P for every byte position j < 32 and every
+# e in 1..256. With K = sum_j 256^j, the bytes d_j of (c - K) mod q give
+# c = sum_j (d_j + 1) * 256^j (mod q), so c*P is the sum of 32 table
+# entries, one per byte, none of them the identity: one combine call
+# instead of a scalar multiplication. Which entries are read depends on
+# c, so only public scalars may go through a table.
+
+_TABLE_BYTES = SCALAR_BYTES
+_TABLE_ROW = 256
+_TABLE_SHIFT = sum(1 << (8 * j) for j in range(_TABLE_BYTES)) % Q
+
+
+class FixedBase:
+    """A fixed point P and a table of its multiples, for public scalars.
+
+    The table (32 x 256 points, 512 KiB) is built on first use, in about
+    8,000 point additions.
+    """
+
+    def __init__(self, point: Point) -> None:
+        if point.is_identity:
+            raise ValueError("a fixed base must not be the identity")
+        self.point = point
+        self._table = None
+        self._row_offsets = np.arange(_TABLE_BYTES, dtype=np.uint64) * (
+            _TABLE_ROW * _KEY_BYTES
+        )
+
+    def _entries(self):
+        if self._table is None:
+            table = ffi.new("secp256k1_pubkey[]", _TABLE_BYTES * _TABLE_ROW)
+            combine = lib.secp256k1_ec_pubkey_combine
+            step = self.point
+            for j in range(_TABLE_BYTES):
+                row = table + j * _TABLE_ROW
+                row[0] = step._raw[0]
+                for e in range(1, _TABLE_ROW):
+                    # Entry e of row j is (e + 1) * 256^j * P, never the
+                    # identity because q is a prime above 2^8.
+                    combine(_CTX, row + e, [row + e - 1, step._raw], 2)
+                step = Point(_new_key(row + _TABLE_ROW - 1))
+            self._table = table
+        return self._table
+
+    def add_multiples(
+        self, points: Sequence[Point], scalars: Sequence[int]
+    ) -> list[Point]:
+        """Return points[i] + scalars[i]*P for each i, in variable time.
+
+        For public scalars only: the time taken and the table entries
+        read depend on them. `points` may contain the identity.
+        """
+        if len(points) != len(scalars):
+            raise ValueError(
+                f"{len(points)} points but {len(scalars)} scalars"
+            )
+        count = len(points)
+        if count == 0:
+            return []
+        table = self._entries()
+        shifted = b"".join(
+            ((s - _TABLE_SHIFT) % Q).to_bytes(_TABLE_BYTES, "little")
+            for s in scalars
+        )
+        digits = np.frombuffer(shifted, dtype=np.uint8).reshape(count, -1)
+        # Row i: the address of points[i], then its 32 table entries.
+        width = _TABLE_BYTES + 1
+        addresses = np.empty((count, width), dtype=np.uint64)
+        addresses[:, 1:] = (
+            _address(table)
+            + self._row_offsets
+            + digits.astype(np.uint64) * _KEY_BYTES
+        )
+        for i, point in enumerate(points):
+            if point._raw is not None:
+                addresses[i, 0] = _address(point._raw)
+        pointers = _pointer_array(addresses.reshape(-1))
+        combine = lib.secp256k1_ec_pubkey_combine
+        out = []
+        for i, point in enumerate(points):
+            first = i * width
+            size = width
+            if point._raw is None:
+                first, size = first + 1, size - 1
+            key = _new_key()
+            out.append(
+                Point(key) if combine(_CTX, key, pointers + first, size)
+                else IDENTITY
+            )
+        return out
+
+
+H_MULTIPLES = FixedBase(H)
+"""Table of multiples of H, for the public challenges of bit proofs."""

@@ -47,6 +47,7 @@ from mpc.group import (
     EncodingError,
     G,
     H,
+    H_MULTIPLES,
     Point,
     Q,
     base_mul,
@@ -441,8 +442,7 @@ def _start_transcript(
     for label, value in bounds:
         transcript.append_int(label, value)
     transcript.append_int(b"n", len(commitments))
-    for point in commitments:
-        transcript.append_point(b"C", point)
+    transcript.append_points((b"C", point) for point in commitments)
     return transcript
 
 
@@ -497,21 +497,35 @@ def _prove_bits(
     # Step 1: first messages. The true branch b gets A_b = k*G. The
     # other branch s, whose statement is X_s = C - s*H = r*G + (d - s)*H
     # for the digit d, is simulated: with u drawn and z_s = u + c_s*r,
-    # A_s = z_s*G - c_s*X_s = u*G + c_s*(s - d)*H. Both multiplications
-    # are constant-time in libsecp256k1.
+    # A_s = z_s*G - c_s*X_s = u*G + c_s*(s - d)*H. For a bit, s - d is
+    # +1 or -1, and A_s = (s - d)*((s - d)*u*G + c_s*H): the secret u
+    # goes through constant-time base multiplication, and c_s*H, whose
+    # scalar the proof reveals, through the table of multiples of H.
+    draws = [(draw(), draw(), draw()) for _ in bits]
+    flips = [bit == 1 for bit in bits]
+    starts = [
+        base_mul(Q - u if flip else u) for flip, (_, _, u) in zip(flips, draws)
+    ]
+    sims = H_MULTIPLES.add_multiples(starts, [c_sim for _, c_sim, _ in draws])
     states = []
-    for point, bit in zip(bit_commitments, bits, strict=True):
-        k, c_sim, u = draw(), draw(), draw()
-        real = 1 if bit == 1 else 0
-        simulated = 1 - real
+    for point, bit, flip, sim, (k, c_sim, u) in zip(
+        bit_commitments, bits, flips, sims, draws, strict=True
+    ):
         first_real = base_mul(k)
-        first_sim = base_mul(u) + H * (c_sim * (simulated - bit) % Q)
-        first0, first1 = (
-            (first_sim, first_real) if real else (first_real, first_sim)
-        )
-        transcript.append_point(b"A0", first0)
-        transcript.append_point(b"A1", first1)
+        if flip:
+            first0, first1 = -sim, first_real
+        elif bit == 0:
+            first0, first1 = first_real, sim
+        else:
+            # A forced digit other than 0 or 1 takes branch 0 as real.
+            first0 = first_real
+            first1 = base_mul(u) + H * (c_sim * (1 - bit) % Q)
         states.append((first0, first1, k, c_sim, u))
+    transcript.append_points(
+        (label, first)
+        for first0, first1, *_ in states
+        for label, first in ((b"A0", first0), (b"A1", first1))
+    )
 
     # Step 2: the challenge, split per bit as c = c0 + c1.
     c = transcript.challenge()
@@ -717,9 +731,11 @@ def _bits_challenge(
     proofs: Sequence[BitProof],
 ) -> int:
     """Append every first message and return the shared challenge."""
-    for proof in proofs:
-        transcript.append_point(b"A0", proof.a0)
-        transcript.append_point(b"A1", proof.a1)
+    transcript.append_points(
+        (label, first)
+        for proof in proofs
+        for label, first in ((b"A0", proof.a0), (b"A1", proof.a1))
+    )
     c = transcript.challenge()
     # Guard: a zero challenge makes A = z*G pass for any commitment, so
     # the proof would bind nothing. The hash gives 0 with probability
@@ -892,8 +908,7 @@ def _append_bit_commitments(
     transcript: Transcript, bit_commitments: Sequence[Point]
 ) -> None:
     transcript.append_int(b"k", len(bit_commitments))
-    for point in bit_commitments:
-        transcript.append_point(b"C_t", point)
+    transcript.append_points((b"C_t", point) for point in bit_commitments)
 
 
 def _weighted_sum(points: Sequence[Point], weights: Sequence[int]) -> Point:

@@ -11,6 +11,7 @@ is the 512-bit digest reduced mod q, whose bias is below 2^-256.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from mpc import PROTOCOL_NAME, PROTOCOL_VERSION
 from mpc.group import Q, SUITE, Point, encode_scalar
@@ -40,6 +41,20 @@ class Transcript:
 
     def append_point(self, label: bytes, point: Point) -> None:
         self.append_bytes(label, point.encode())
+
+    def append_points(self, items: Iterable[tuple[bytes, Point]]) -> None:
+        """Append (label, point) items in order, in one hash update.
+
+        The hash input is the same as append_point's for each item.
+        """
+        parts = []
+        for label, point in items:
+            encoding = point.encode()
+            parts += (
+                len(label).to_bytes(8, "big"), label,
+                len(encoding).to_bytes(8, "big"), encoding,
+            )
+        self._hash.update(b"".join(parts))
 
     def append_scalar(self, label: bytes, scalar: int) -> None:
         self.append_bytes(label, encode_scalar(scalar))

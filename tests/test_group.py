@@ -1,10 +1,12 @@
-"""Tests of multi_mul and random_scalars in mpc.group.
+"""Tests of multi_mul, FixedBase and random_scalars in mpc.group.
 
 multi_mul is checked against the naive sum of scalar multiplications.
 The sizes span the point where it switches from separate
 multiplications to Pippenger's method (8 terms, mpc.group._SMALL_MSM).
 The special inputs stress the bucket sums: repeated points, points that
-cancel, the identity and scalars 0, 1 and q-1.
+cancel, the identity and scalars 0, 1 and q-1. FixedBase is checked
+against scalar multiplication, with scalars whose table bytes sit at the
+ends of a row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from mpc.group import (
     IDENTITY,
     G,
     H,
+    H_MULTIPLES,
+    FixedBase,
     Point,
     Q,
     base_mul,
@@ -194,3 +198,60 @@ def test_random_scalars_redraws_zero(value, monkeypatch):
 
     assert len(scalars) == 4
     assert all(1 <= s < Q for s in scalars)
+
+
+# FixedBase: multiples of a fixed point through its table.
+
+# The table reads the bytes of (c - K) mod q, K = sum_j 256^j: c = K
+# reads byte 0 everywhere, c = K - 1 wraps round q, c = 0 and c = q - 1
+# read near the top of each row, and 256^j moves one row's entry.
+TABLE_SHIFT = sum(256**j for j in range(32)) % Q
+EDGE_SCALARS = [
+    0, 1, 2, 255, 256, 257, Q - 1, Q - 2, TABLE_SHIFT, TABLE_SHIFT - 1,
+    TABLE_SHIFT + 1, 2**255, 2**128 - 1, *(256**j for j in range(0, 32, 5)),
+]
+
+
+def test_fixed_base_edge_scalars():
+    points = random_points(len(EDGE_SCALARS))
+    got = H_MULTIPLES.add_multiples(points, EDGE_SCALARS)
+    assert got == [p + H * c for p, c in zip(points, EDGE_SCALARS)]
+
+
+def test_fixed_base_random_scalars():
+    scalars = random_scalars(50)
+    points = random_points(50)
+    got = H_MULTIPLES.add_multiples(points, scalars)
+    assert got == [p + H * c for p, c in zip(points, scalars)]
+
+
+def test_fixed_base_other_point():
+    base = base_mul(random_scalar())
+    table = FixedBase(base)
+    scalars = [1, 7, Q - 1, *random_scalars(5)]
+    got = table.add_multiples([IDENTITY] * len(scalars), scalars)
+    assert got == [base * c for c in scalars]
+
+
+def test_fixed_base_identity_and_zero():
+    assert H_MULTIPLES.add_multiples([IDENTITY], [0]) == [IDENTITY]
+    assert H_MULTIPLES.add_multiples([IDENTITY], [1]) == [H]
+    point = random_points(1)[0]
+    assert H_MULTIPLES.add_multiples([point], [0]) == [point]
+
+
+def test_fixed_base_sum_at_infinity():
+    # P + c*H with P = -c*H sums to the identity, which combine rejects.
+    c = random_scalar()
+    assert H_MULTIPLES.add_multiples([-(H * c)], [c]) == [IDENTITY]
+
+
+def test_fixed_base_empty_and_mismatch():
+    assert H_MULTIPLES.add_multiples([], []) == []
+    with pytest.raises(ValueError, match="2 points but 1 scalars"):
+        H_MULTIPLES.add_multiples([G, G], [1])
+
+
+def test_fixed_base_rejects_identity():
+    with pytest.raises(ValueError, match="identity"):
+        FixedBase(IDENTITY)

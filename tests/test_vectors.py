@@ -296,3 +296,31 @@ def test_vectors_cover_every_kind():
 def test_vectors_names_are_unique():
     names = _ids(PROOFS["valid"]) + _ids(PROOFS["invalid"])
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    "case", TRANSCRIPT["challenges"], ids=_ids(TRANSCRIPT["challenges"])
+)
+def test_vectors_transcript_one_update(case):
+    # append_points must hash what append_point on each item does.
+    transcript = Transcript(case["domain"].encode())
+    pending = []
+    for item in case["items"]:
+        label, value = item["label"].encode(), item["value"]
+        if item["type"] == "point":
+            pending.append((label, decode_point(bytes.fromhex(value))))
+            continue
+        transcript.append_points(pending)
+        pending = []
+        if item["type"] == "bytes":
+            transcript.append_bytes(label, bytes.fromhex(value))
+        elif item["type"] == "text":
+            transcript.append_text(label, value)
+        elif item["type"] == "int":
+            transcript.append_int(label, value)
+        else:
+            assert item["type"] == "scalar"
+            transcript.append_scalar(label, int(value, 16))
+    transcript.append_points(pending)
+
+    assert transcript.challenge() == int(case["challenge"], 16)
