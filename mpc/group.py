@@ -260,13 +260,19 @@ def multi_mul(points: Sequence[Point], scalars: Sequence[int]) -> Point:
     ]
     if len(terms) < _SMALL_MSM:
         return sum_points(Point(k) * s for k, s in terms)
-    raws = [k for k, _ in terms]
-    values = [s for _, s in terms]
+    addresses = np.array([_address(k) for k, _ in terms], dtype=np.uint64)
+    return _pippenger(addresses, [s for _, s in terms])
+
+
+def _pippenger(addresses: np.ndarray, values: list[int]) -> Point:
+    """Return sum_i values[i] * (the point at addresses[i]).
+
+    Pre: every value is in [1, q) and there are at least _SMALL_MSM.
+    """
     bit_lengths = np.array([s.bit_length() for s in values])
     width = _window_bits(bit_lengths)
     windows = -(-int(bit_lengths.max()) // width)
     digits = _digits(values, width, windows)
-    addresses = np.array([_address(r) for r in raws], dtype=np.uint64)
     combine = lib.secp256k1_ec_pubkey_combine
 
     # Step 1: bucket d of window w is the sum of the points whose
@@ -340,6 +346,73 @@ def decode_point(data: bytes) -> Point:
     # With the prefix 02 or 03 and x below p, a point on the curve has
     # exactly this encoding, so the bytes are canonical as they stand.
     return Point(raw, data)
+
+
+class PointArray:
+    """Points decoded into one libsecp256k1 array.
+
+    For checking many proofs in one multi-scalar multiplication without
+    making a Point object for each of their points.
+    """
+
+    def __init__(self, encodings: Sequence[bytes]) -> None:
+        """Decode 33-byte compressed points as decode_point does.
+
+        Raises EncodingError, with decode_point's reason, at the first
+        encoding that is not canonical.
+        """
+        self._count = len(encodings)
+        self._keys = ffi.new("secp256k1_pubkey[]", max(1, self._count))
+        parse = lib.secp256k1_ec_pubkey_parse
+        keys = self._keys
+        for i, data in enumerate(encodings):
+            if not (
+                len(data) == POINT_BYTES
+                and data[0] in (2, 3)
+                and data[1:] < _FIELD_PRIME_BYTES
+                and parse(_CTX, keys + i, data, POINT_BYTES)
+            ):
+                decode_point(data)  # Raises with the specific reason.
+                raise EncodingError("point encoding is not canonical")
+
+    def __len__(self) -> int:
+        return self._count
+
+    def point(self, i: int) -> Point:
+        """Return point i as a Point of its own."""
+        if not 0 <= i < self._count:
+            raise IndexError(f"point {i} of {self._count}")
+        return Point(_new_key(self._keys + i))
+
+    def multi_mul(
+        self,
+        scalars: Sequence[int],
+        extra: Sequence[tuple[Point, int]] = (),
+    ) -> Point:
+        """Return sum_i scalars[i] * (point i), plus s*P for each (P, s)
+        in `extra`, in variable time: for public scalars only."""
+        if len(scalars) != self._count:
+            raise ValueError(
+                f"{self._count} points but {len(scalars)} scalars"
+            )
+        values = [s % Q for s in scalars]
+        nonzero = [i for i, v in enumerate(values) if v]
+        others = [
+            (p._raw, s % Q) for p, s in extra
+            if p._raw is not None and s % Q
+        ]
+        if len(nonzero) + len(others) < _SMALL_MSM:
+            terms = [(self.point(i), values[i]) for i in nonzero]
+            terms += [(Point(k), s) for k, s in others]
+            return sum_points(p * s for p, s in terms)
+        addresses = np.concatenate((
+            _address(self._keys)
+            + _KEY_BYTES * np.array(nonzero, dtype=np.uint64),
+            np.array([_address(k) for k, _ in others], dtype=np.uint64),
+        ))
+        return _pippenger(
+            addresses, [values[i] for i in nonzero] + [s for _, s in others]
+        )
 
 
 def encode_scalar(scalar: int) -> bytes:

@@ -52,6 +52,7 @@ from mpc.proofs import (
     range_proof_size,
     range_weights,
     verify_bounded_sum,
+    verify_encoded_ranges,
     verify_noise_bound,
     verify_one_hot,
     verify_range,
@@ -289,6 +290,14 @@ def verify_chunk(ctx: ProofContext, statement: InputStatement, start: int,
     """Decode and verify the range and noise proofs of one chunk."""
     bounds = statement.bounds[start:start + len(commitments) // POINT_BYTES]
     noise_bounds = statement.noise_bounds[start:start + len(bounds)]
+    if verify_encoded_ranges(ctx, [
+        (RANGE_KIND, start, [(b.lo, b.hi) for b in bounds], commitments,
+         ranges),
+        (NOISE_BOUND_KIND, start, [(-t, t) for t in noise_bounds],
+         noise_commitments, noises),
+    ]):
+        return
+    # Something failed: decode and verify proof by proof to name it.
     points = _points(commitments, RANGE_KIND, start, "commitment")
     noise_points = _points(noise_commitments, NOISE_BOUND_KIND, start,
                            "noise commitment")

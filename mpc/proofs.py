@@ -49,6 +49,7 @@ from mpc.group import (
     H,
     H_MULTIPLES,
     Point,
+    PointArray,
     Q,
     base_mul,
     decode_point,
@@ -435,6 +436,19 @@ def _start_transcript(
     bounds: Sequence[tuple[bytes, int]],
     commitments: Sequence[Point],
 ) -> Transcript:
+    return _start_encoded_transcript(
+        domain, ctx, index, bounds, [point.encode() for point in commitments]
+    )
+
+
+def _start_encoded_transcript(
+    domain: bytes,
+    ctx: ProofContext,
+    index: int,
+    bounds: Sequence[tuple[bytes, int]],
+    commitments: Sequence[bytes],
+) -> Transcript:
+    """Start a proof's transcript from its statement's encodings."""
     transcript = _context_transcript(domain, ctx).fork()
     transcript.append_int(b"index", index)
     transcript.append_point(b"G", G)
@@ -442,7 +456,7 @@ def _start_transcript(
     for label, value in bounds:
         transcript.append_int(label, value)
     transcript.append_int(b"n", len(commitments))
-    transcript.append_points((b"C", point) for point in commitments)
+    transcript.append_encoded((b"C", data) for data in commitments)
     return transcript
 
 
@@ -1253,6 +1267,154 @@ def verify_noise_bound(
         proof,
         batch,
     )
+
+
+# Encoded range proofs in bulk.
+#
+# verify_encoded_ranges reads range and noise-bound proofs straight from
+# their bytes into one libsecp256k1 array and checks all their equations
+# in one multi-scalar multiplication, with fresh weights as Batch uses.
+# It makes no Python object per point or bit proof. It only returns
+# whether everything holds: on False the caller decodes and verifies
+# proof by proof, which names the first failure.
+
+RangePart = tuple[str, int, Sequence[tuple[int, int]], bytes, bytes]
+"""(kind, start, bounds, commitments, proofs): range or noise-bound
+proofs of elements start.., each element's (lo, hi) (for a noise bound
+T, (-T, T)), and the statement commitments and the proofs, each back to
+back in their encodings."""
+
+# Offsets of the fields in an encoded BitProof.
+_A1_AT = POINT_BYTES
+_C0_AT = 2 * POINT_BYTES
+_Z0_AT = _C0_AT + SCALAR_BYTES
+_Z1_AT = _Z0_AT + SCALAR_BYTES
+
+
+class _EncodedEquations:
+    """Weighted equation terms over encoded points, summed to identity."""
+
+    def __init__(self) -> None:
+        self.weight = Batch().weight
+        self.encodings: list[bytes] = []
+        self.scalars: list[int] = []
+        self.g = 0
+        self.h = 0
+
+    def holds(self) -> bool:
+        try:
+            points = PointArray(self.encodings)
+        except EncodingError:
+            return False
+        total = points.multi_mul(self.scalars, [(H, self.h), (G, -self.g)])
+        return total.is_identity
+
+
+def verify_encoded_ranges(
+    ctx: ProofContext, parts: Sequence[RangePart]
+) -> bool:
+    """Return True if every proof in `parts` verifies.
+
+    Makes the checks of decoding each proof and calling verify_range or
+    verify_noise_bound with one Batch. Returns False if any encoding,
+    count or equation fails, without naming it. Raises ValueError for
+    bounds that those functions reject.
+    """
+    equations = _EncodedEquations()
+    for kind, start, bounds, commitments, data in parts:
+        if kind not in (RANGE_KIND, NOISE_BOUND_KIND):
+            raise ValueError(f"no bulk check for {kind} proofs")
+        if len(commitments) != POINT_BYTES * len(bounds):
+            return False
+        offset = 0
+        for j, (lo, hi) in enumerate(bounds):
+            size = range_proof_size(len(range_weights(lo, hi)))
+            statement = commitments[POINT_BYTES * j : POINT_BYTES * (j + 1)]
+            proof = data[offset : offset + size]
+            offset += size
+            if not _add_encoded_range(
+                equations, ctx, kind, start + j, lo, hi, statement, proof
+            ):
+                return False
+        if offset != len(data):
+            return False
+    return equations.holds()
+
+
+def _add_encoded_range(
+    equations: _EncodedEquations,
+    ctx: ProofContext,
+    kind: str,
+    index: int,
+    lo: int,
+    hi: int,
+    statement: bytes,
+    proof: bytes,
+) -> bool:
+    """Add one encoded proof's equations; return False if its counts,
+    scalars or challenge already fail."""
+    _check_index(index)
+    if kind == RANGE_KIND:
+        domain, labels = RANGE_DOMAIN, [(b"lo", lo), (b"hi", hi)]
+    else:
+        _check_noise_bound(hi)
+        if lo != -hi:
+            raise ValueError(f"a noise bound needs lo = -hi, got {lo}, {hi}")
+        domain, labels = NOISE_BOUND_DOMAIN, [(b"T", hi)]
+    weights = range_weights(lo, hi)
+    k = len(weights)
+    if len(proof) != range_proof_size(k):
+        return False
+    if proof[:COUNT_BYTES] != encode_count(k):
+        return False
+
+    # The transcript of _check_weighted_bits, from the encodings.
+    transcript = _start_encoded_transcript(
+        domain, ctx, index, labels, [statement]
+    )
+    transcript.append_int(b"k", k)
+    first = COUNT_BYTES + POINT_BYTES * k
+    bit_commitments = [
+        proof[at : at + POINT_BYTES]
+        for at in range(COUNT_BYTES, first, POINT_BYTES)
+    ]
+    transcript.append_encoded((b"C_t", point) for point in bit_commitments)
+    bits = [
+        proof[at : at + BIT_PROOF_BYTES]
+        for at in range(first, len(proof), BIT_PROOF_BYTES)
+    ]
+    transcript.append_encoded(
+        item
+        for bit in bits
+        for item in ((b"A0", bit[:_A1_AT]), (b"A1", bit[_A1_AT:_C0_AT]))
+    )
+    c = transcript.challenge()
+    if c == 0:
+        return False
+
+    # rho*(sum_t w_t*C_t - C + lo*H), and per bit rho0*(A0 + c0*C_t -
+    # z0*G) and rho1*(A1 + c1*(C_t - H) - z1*G), as _add_bit_terms has.
+    weight = equations.weight
+    encodings, scalars = equations.encodings, equations.scalars
+    rho = weight()
+    encodings.append(statement)
+    scalars.append(-rho)
+    g, h = 0, rho * lo
+    for bit, point, w in zip(bits, bit_commitments, weights, strict=True):
+        c0 = int.from_bytes(bit[_C0_AT:_Z0_AT], "big")
+        z0 = int.from_bytes(bit[_Z0_AT:_Z1_AT], "big")
+        z1 = int.from_bytes(bit[_Z1_AT:], "big")
+        if c0 >= Q or z0 >= Q or z1 >= Q:
+            return False
+        rho0, rho1 = weight(), weight()
+        c1 = c - c0
+        encodings += (point, bit[:_A1_AT], bit[_A1_AT:_C0_AT])
+        scalars += (rho0 * c0 + rho1 * c1 + rho * w, rho0, rho1)
+        g += rho0 * z0 + rho1 * z1
+        h -= rho1 * c1
+    equations.g += g
+    equations.h += h
+    return True
 
 
 # One-hot proofs.

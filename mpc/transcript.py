@@ -47,12 +47,20 @@ class Transcript:
 
         The hash input is the same as append_point's for each item.
         """
+        self.append_encoded(
+            (label, point.encode()) for label, point in items
+        )
+
+    def append_encoded(self, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Append (label, value) items in order, in one hash update.
+
+        The hash input is the same as append_bytes's for each item.
+        """
         parts = []
-        for label, point in items:
-            encoding = point.encode()
+        for label, value in items:
             parts += (
                 len(label).to_bytes(8, "big"), label,
-                len(encoding).to_bytes(8, "big"), encoding,
+                len(value).to_bytes(8, "big"), value,
             )
         self._hash.update(b"".join(parts))
 

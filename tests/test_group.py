@@ -6,7 +6,8 @@ multiplications to Pippenger's method (8 terms, mpc.group._SMALL_MSM).
 The special inputs stress the bucket sums: repeated points, points that
 cancel, the identity and scalars 0, 1 and q-1. FixedBase is checked
 against scalar multiplication, with scalars whose table bytes sit at the
-ends of a row.
+ends of a row. PointArray must decode as decode_point does and multiply
+as multi_mul does.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from mpc.group import (
     G,
     H,
     H_MULTIPLES,
+    EncodingError,
     FixedBase,
     Point,
+    PointArray,
     Q,
     base_mul,
     decode_point,
@@ -255,3 +258,54 @@ def test_fixed_base_empty_and_mismatch():
 def test_fixed_base_rejects_identity():
     with pytest.raises(ValueError, match="identity"):
         FixedBase(IDENTITY)
+
+
+# PointArray: many decoded points in one array.
+
+
+@pytest.mark.parametrize("size", [0, 1, 7, 8, 40])
+def test_point_array_multi_mul_matches_naive(size):
+    points = random_points(size)
+    scalars = random_scalars(size)
+    if size:
+        scalars[0] = 0
+    array = PointArray([p.encode() for p in points])
+    extra = [(H, 5), (G, Q - 1), (IDENTITY, 3)]
+    expected = naive(points + [H, G], scalars + [5, Q - 1])
+
+    assert len(array) == size
+    assert array.multi_mul(scalars, extra) == expected
+
+
+def test_point_array_point_copies():
+    points = random_points(3)
+    array = PointArray([p.encode() for p in points])
+
+    assert [array.point(i) for i in range(3)] == points
+    with pytest.raises(IndexError):
+        array.point(3)
+
+
+def test_point_array_rejects_scalar_count():
+    array = PointArray([G.encode()])
+    with pytest.raises(ValueError, match="1 points but 2 scalars"):
+        array.multi_mul([1, 2])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x04" + bytes(32),
+        b"\x02" + (2**256 - 2**32 - 977).to_bytes(32, "big"),
+        b"\x02" + bytes(32),
+        G.encode()[:32],
+        G.encode() + b"\x00",
+    ],
+    ids=["prefix", "x is p", "off curve", "short", "long"],
+)
+def test_point_array_rejects_as_decode_point(data):
+    with pytest.raises(EncodingError) as expected:
+        decode_point(data)
+    with pytest.raises(EncodingError) as got:
+        PointArray([G.encode(), data])
+    assert str(got.value) == str(expected.value)
