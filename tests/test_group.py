@@ -221,6 +221,15 @@ def test_fixed_base_edge_scalars():
     assert got == [p + H * c for p, c in zip(points, EDGE_SCALARS)]
 
 
+def test_fixed_base_one_point_at_a_time():
+    # Fewer than four points take the path without numpy.
+    points = random_points(len(EDGE_SCALARS))
+    for point, c in zip(points, EDGE_SCALARS):
+        assert H_MULTIPLES.add_multiples([point], [c]) == [point + H * c]
+    assert H_MULTIPLES.add_multiples([IDENTITY] * 3, [5, 0, Q - 1]) == [
+        H * 5, IDENTITY, H * (Q - 1)]
+
+
 def test_fixed_base_random_scalars():
     scalars = random_scalars(50)
     points = random_points(50)
