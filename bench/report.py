@@ -217,14 +217,17 @@ def _target_lines(data: dict) -> list[str]:
                 floor = 3 * bits * (prove["raw_us"] + 2 * verify["raw_us"]
                                     ) / 1e6 / data["machine"]["nproc"]
                 reason += (
-                    " Proving a bit takes three base and one constant-time "
-                    "multiplication, and verifying it three point "
-                    "decodings and a share of one multi-scalar "
-                    "multiplication (timed below). These libsecp256k1 "
-                    f"calls alone take {floor:.1f} s of those cores. So "
-                    "meeting the target needs a proof with fewer curve "
-                    "operations per bit (such as Bulletproofs with a "
-                    "multi-exponentiation in C), not less Python.")
+                    " Proving a bit takes three constant-time base "
+                    "multiplications and a sum of 33 points, and "
+                    "verifying it three point decodings and a share of "
+                    "one multi-scalar multiplication (timed below). "
+                    f"These libsecp256k1 calls alone take {floor:.1f} s "
+                    "of those cores, and the machine's speed varies from "
+                    "run to run (see the base multiplication time "
+                    "below). Meeting the target reliably needs a proof "
+                    "with fewer curve operations per bit (such as "
+                    "Bulletproofs with a multi-exponentiation in C), not "
+                    "less Python.")
         lines.append(
             f"- Verified, 3 parties x 1,000 values in 16-bit ranges, end to "
             f"end at most {TARGET_VERIFIED_SECONDS:g} s: {seconds:.1f} s, "
@@ -322,11 +325,12 @@ def markdown(data: dict, figures: list[str]) -> str:
             "`bench/secp.py` times, in the same rounds, each protocol "
             "function and a minimal implementation of the same "
             "computation that calls libsecp256k1 directly (base and "
-            "constant-time scalar multiplications, additions, encodings, "
-            "decodings, and for batches the same multi-scalar "
-            "multiplication over raw points; see the module for the "
-            "counts). prove_bit checks that its commitment opens, as its "
-            "contract requires, and so does its minimal implementation.",
+            "constant-time scalar multiplications, sums of table "
+            "entries, additions, encodings, decodings, and for batches "
+            "the same multi-scalar multiplication over raw points; see "
+            "the module for the counts). prove_bit checks that its "
+            "commitment opens, as its contract requires, and so does its "
+            "minimal implementation.",
             "",
             table(["operation", "microseconds"],
                   [[k, f"{v:.1f}"] for k, v in

@@ -361,11 +361,16 @@ class PointArray:
         Raises EncodingError, with decode_point's reason, at the first
         encoding that is not canonical.
         """
+        # A list of its own, so that every slot counted gets filled:
+        # libsecp256k1 aborts the process on a zeroed point.
+        encodings = list(encodings)
         self._count = len(encodings)
         self._keys = ffi.new("secp256k1_pubkey[]", max(1, self._count))
         parse = lib.secp256k1_ec_pubkey_parse
         keys = self._keys
         for i, data in enumerate(encodings):
+            if type(data) is not bytes:
+                data = bytes(data)  # As decode_point takes any buffer.
             if not (
                 len(data) == POINT_BYTES
                 and data[0] in (2, 3)
@@ -512,6 +517,10 @@ class FixedBase:
             _TABLE_ROW * _KEY_BYTES
         )
 
+    def prepare(self) -> None:
+        """Build the table now rather than at the first multiple."""
+        self._entries()
+
     def _entries(self):
         if self._table is None:
             table = ffi.new("secp256k1_pubkey[]", _TABLE_BYTES * _TABLE_ROW)
@@ -534,7 +543,8 @@ class FixedBase:
         """Return points[i] + scalars[i]*P for each i, in variable time.
 
         For public scalars only: the time taken and the table entries
-        read depend on them. `points` may contain the identity.
+        read depend on them, so a process that watches the cache can
+        learn them. `points` may contain the identity.
         """
         if len(points) != len(scalars):
             raise ValueError(

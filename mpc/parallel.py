@@ -60,6 +60,7 @@ from mpc.proofs import (
 from mpc.validity import (
     ONE_HOT,
     CommitBundle,
+    ElementBound,
     InputStatement,
     verify_commit_bundle,
 )
@@ -283,6 +284,31 @@ def _range_proofs(data: bytes, kind: str, start: int,
     return proofs
 
 
+def _check_chunk_sizes(start: int, bounds: Sequence[ElementBound],
+                       noise_bounds: Sequence[int], commitments: bytes,
+                       noise_commitments: bytes, ranges: bytes,
+                       noises: bytes) -> None:
+    """Raise ValueError unless a chunk's parts have the sizes that
+    bundle_layout gives its elements (a caller's slicing mistake)."""
+    sizes = {
+        "commitments": (len(commitments), POINT_BYTES * len(bounds)),
+        "noise commitments": (len(noise_commitments),
+                              POINT_BYTES * len(noise_bounds)),
+        "range proofs": (len(ranges), sum(
+            range_proof_size(len(range_weights(b.lo, b.hi)))
+            for b in bounds)),
+        "noise proofs": (len(noises), sum(
+            range_proof_size(len(range_weights(-t, t)))
+            for t in noise_bounds)),
+    }
+    for part, (got, expected) in sizes.items():
+        if got != expected:
+            raise ValueError(
+                f"chunk from element {start}: {got} bytes of {part}, "
+                f"expected {expected}; slice the bundle by bundle_layout"
+            )
+
+
 @_gc_paused
 def verify_chunk(ctx: ProofContext, statement: InputStatement, start: int,
                  commitments: bytes, noise_commitments: bytes,
@@ -290,6 +316,8 @@ def verify_chunk(ctx: ProofContext, statement: InputStatement, start: int,
     """Decode and verify the range and noise proofs of one chunk."""
     bounds = statement.bounds[start:start + len(commitments) // POINT_BYTES]
     noise_bounds = statement.noise_bounds[start:start + len(bounds)]
+    _check_chunk_sizes(start, bounds, noise_bounds, commitments,
+                       noise_commitments, ranges, noises)
     if verify_encoded_ranges(ctx, [
         (RANGE_KIND, start, [(b.lo, b.hi) for b in bounds], commitments,
          ranges),

@@ -1324,6 +1324,8 @@ def verify_encoded_ranges(
     for kind, start, bounds, commitments, data in parts:
         if kind not in (RANGE_KIND, NOISE_BOUND_KIND):
             raise ValueError(f"no bulk check for {kind} proofs")
+        # Slices of bytes are bytes, whatever buffer the caller passed.
+        commitments, data = bytes(commitments), bytes(data)
         if len(commitments) != POINT_BYTES * len(bounds):
             return False
         offset = 0

@@ -447,9 +447,13 @@ def _end_with_daemon(daemon_pid: int) -> None:
 
 
 def _warm_up() -> int:
-    # Importing the proof modules in each worker before the first job
-    # keeps the first commit phase from paying for the imports.
+    # Importing the proof modules and building the table of multiples of
+    # H in each worker before the first job keeps the first commit phase
+    # from paying for them.
     import mpc.validity  # noqa: F401
+    from mpc.group import H_MULTIPLES
+
+    H_MULTIPLES.prepare()
 
     return os.getpid()
 

@@ -1,4 +1,5 @@
-"""Adversarial tests of mpc.proofs.verify_encoded_ranges.
+"""Adversarial tests of mpc.proofs.verify_encoded_ranges and the chunks
+of mpc.parallel that call it.
 
 The bulk check reads range and noise-bound proofs from their bytes and
 must accept exactly what decoding each proof and verifying it accepts.
@@ -12,12 +13,22 @@ from __future__ import annotations
 
 import hashlib
 import random
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from mpc import proofs
-from mpc.group import FIELD_PRIME, POINT_BYTES, Q, decode_point, random_scalar
+from mpc import parallel, proofs
+from mpc.group import (
+    FIELD_PRIME,
+    POINT_BYTES,
+    Q,
+    PointArray,
+    decode_point,
+    random_scalar,
+)
 from mpc.proofs import (
     BIT_PROOF_BYTES,
     COUNT_BYTES,
@@ -34,6 +45,7 @@ from mpc.proofs import (
     verify_noise_bound,
     verify_range,
 )
+from mpc.validity import ElementBound, InputStatement, make_commit_bundle
 
 CTX = ProofContext(
     job_id=bytes(range(16)),
@@ -326,3 +338,75 @@ def test_each_equation_has_its_own_weight(parts, monkeypatch):
 def test_caller_mistakes_raise(part):
     with pytest.raises(ValueError):
         verify_encoded_ranges(CTX, [part])
+
+
+@pytest.mark.parametrize("buffer", [bytearray, memoryview])
+def test_buffers_accepted_as_bytes(parts, buffer):
+    changed = [(kind, start, bounds, buffer(points), buffer(data))
+               for kind, start, bounds, points, data in parts]
+    assert verify_encoded_ranges(CTX, changed) is True
+    point = buffer(parts[0][3][:POINT_BYTES])
+    assert PointArray([point]).point(0) == decode_point(point)
+
+
+SHRINKING_LIST = """
+from mpc.group import G, H, PointArray
+
+class Shrinking(list):
+    def __iter__(self):
+        for i, item in enumerate(list.__iter__(self)):
+            yield item
+            if i == 0:
+                self.pop()
+
+array = PointArray(Shrinking([G.encode(), H.encode(), G.encode()]))
+try:
+    array.multi_mul([1, 1, 1])
+except (ValueError, IndexError):
+    pass
+"""
+
+
+def test_point_array_shrinking_input_does_not_abort():
+    # A zeroed slot would make libsecp256k1 abort the process, so the
+    # check runs in a subprocess.
+    root = Path(proofs.__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", SHRINKING_LIST], cwd=root,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-300:]
+
+
+# verify_chunk rejects parts that bundle_layout would not cut.
+
+CHUNK_STATEMENT = InputStatement(
+    bounds=(ElementBound(0, 10),) * 3, groups=(), noise_bounds=(3, 3, 3)
+)
+
+
+@pytest.fixture(scope="module")
+def chunk() -> list[bytes]:
+    data = make_commit_bundle(
+        CTX, CHUNK_STATEMENT, [1, 2, 3], [random_scalar() for _ in range(3)],
+        [0, 1, -1], [random_scalar() for _ in range(3)],
+    )
+    layout = parallel.bundle_layout(CHUNK_STATEMENT)
+    points = COUNT_BYTES + POINT_BYTES * 3
+    return [
+        data[COUNT_BYTES:points],
+        data[points : points + POINT_BYTES * 3],
+        data[layout.range_offsets[0] : layout.range_offsets[-1]],
+        data[layout.noise_offsets[0] : layout.noise_offsets[-1]],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("part", "extra"),
+    [(0, b"\x02junk"), (1, bytes(POINT_BYTES)), (2, b"junk"), (3, bytes(9))],
+    ids=["commitments", "noise commitments", "ranges", "noises"],
+)
+def test_chunk_with_extra_bytes_raises(chunk, part, extra):
+    parallel.verify_chunk(CTX, CHUNK_STATEMENT, 0, *chunk)
+    changed = list(chunk)
+    changed[part] += extra
+    with pytest.raises(ValueError, match="slice the bundle by bundle_layout"):
+        parallel.verify_chunk(CTX, CHUNK_STATEMENT, 0, *changed)

@@ -8,6 +8,7 @@ bound. Every rejection checks which proof kind and index was blamed.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import pickle
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
@@ -146,7 +147,10 @@ def test_bundle_accepts_lists_in_statement():
 def test_bundle_runs_in_process_pool():
     blindings = [random_scalar() for _ in VALUES]
     noise_blindings = [random_scalar() for _ in NOISE]
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    # Spawn, as the daemon does: a forked child inherits the gRPC state
+    # of earlier tests in this process, and gRPC does not survive fork.
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         data = pool.submit(
             make_commit_bundle,
             CTX,
