@@ -10,8 +10,9 @@ than can be drawn. Per case:
   daemon with that many proof workers does, in this process;
 - end to end: three daemons (`mpc serve`) with PROOF_WORKERS workers
   each, on 127.0.0.1 with mutual TLS, a job submitted by the initiator's
-  client, from submit to the completed event (the first job of fresh
-  daemons, so it includes opening the channels);
+  client, from submit to the completed event; with several runs, the
+  jobs run one after another on the same daemons, and only the first
+  opens the channels;
 - proof bytes: the size of one party's commit bundle.
 """
 
