@@ -182,20 +182,24 @@ def test_vectors_generators_match():
 def test_vectors_transcript_challenge(case):
     transcript = Transcript(case["domain"].encode())
     for item in case["items"]:
-        label, value = item["label"].encode(), item["value"]
-        if item["type"] == "bytes":
-            transcript.append_bytes(label, bytes.fromhex(value))
-        elif item["type"] == "text":
-            transcript.append_text(label, value)
-        elif item["type"] == "int":
-            transcript.append_int(label, value)
-        elif item["type"] == "point":
-            transcript.append_point(label, decode_point(bytes.fromhex(value)))
-        else:
-            assert item["type"] == "scalar"
-            transcript.append_scalar(label, int(value, 16))
+        _append_item(transcript, item)
 
     assert transcript.challenge() == int(case["challenge"], 16)
+
+
+def _append_item(transcript: Transcript, item: dict) -> None:
+    label, value = item["label"].encode(), item["value"]
+    if item["type"] == "bytes":
+        transcript.append_bytes(label, bytes.fromhex(value))
+    elif item["type"] == "text":
+        transcript.append_text(label, value)
+    elif item["type"] == "int":
+        transcript.append_int(label, value)
+    elif item["type"] == "point":
+        transcript.append_point(label, decode_point(bytes.fromhex(value)))
+    else:
+        assert item["type"] == "scalar"
+        transcript.append_scalar(label, int(value, 16))
 
 
 # Proofs.
@@ -306,21 +310,13 @@ def test_vectors_transcript_one_update(case):
     transcript = Transcript(case["domain"].encode())
     pending = []
     for item in case["items"]:
-        label, value = item["label"].encode(), item["value"]
         if item["type"] == "point":
-            pending.append((label, decode_point(bytes.fromhex(value))))
+            point = decode_point(bytes.fromhex(item["value"]))
+            pending.append((item["label"].encode(), point))
             continue
         transcript.append_points(pending)
         pending = []
-        if item["type"] == "bytes":
-            transcript.append_bytes(label, bytes.fromhex(value))
-        elif item["type"] == "text":
-            transcript.append_text(label, value)
-        elif item["type"] == "int":
-            transcript.append_int(label, value)
-        else:
-            assert item["type"] == "scalar"
-            transcript.append_scalar(label, int(value, 16))
+        _append_item(transcript, item)
     transcript.append_points(pending)
 
     assert transcript.challenge() == int(case["challenge"], 16)
