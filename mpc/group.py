@@ -105,7 +105,9 @@ class Point:
             return NotImplemented
         if self._raw is None or other._raw is None:
             return self._raw is other._raw
-        return self.encode() == other.encode()
+        if self._encoding is not None and other._encoding is not None:
+            return self._encoding == other._encoding
+        return lib.secp256k1_ec_pubkey_cmp(_CTX, self._raw, other._raw) == 0
 
     def __hash__(self) -> int:
         return hash(self.encode() if self._raw is not None else b"")

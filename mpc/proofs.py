@@ -448,16 +448,25 @@ def _start_encoded_transcript(
     bounds: Sequence[tuple[bytes, int]],
     commitments: Sequence[bytes],
 ) -> Transcript:
-    """Start a proof's transcript from its statement's encodings."""
+    """Start a proof's transcript from its statement's encodings.
+
+    The items are index, G, H, the bounds, n and each C, in one hash
+    update; integers are decimal text, as Transcript.append_int has them.
+    """
     transcript = _context_transcript(domain, ctx).fork()
-    transcript.append_int(b"index", index)
-    transcript.append_point(b"G", G)
-    transcript.append_point(b"H", H)
-    for label, value in bounds:
-        transcript.append_int(label, value)
-    transcript.append_int(b"n", len(commitments))
-    transcript.append_encoded((b"C", data) for data in commitments)
+    items = [(b"index", _decimal(index)), *_GENERATOR_ITEMS]
+    items += [(label, _decimal(value)) for label, value in bounds]
+    items.append((b"n", _decimal(len(commitments))))
+    items += [(b"C", data) for data in commitments]
+    transcript.append_encoded(items)
     return transcript
+
+
+_GENERATOR_ITEMS = ((b"G", G.encode()), (b"H", H.encode()))
+
+
+def _decimal(value: int) -> bytes:
+    return str(int(value)).encode("ascii")
 
 
 # The AND of OR proofs [CDS94], all bits sharing one challenge c. For
