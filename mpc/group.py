@@ -503,6 +503,12 @@ _TABLE_VECTOR_FROM = 4
 whose fixed cost (about 10 us, measured) a single point does not repay."""
 
 
+def _table_digits(scalar: int) -> bytes:
+    """Return the bytes d_j, lowest first, with scalar = sum_j (d_j + 1)
+    * 256^j mod q: byte j picks entry d_j of table row j."""
+    return ((scalar - _TABLE_SHIFT) % Q).to_bytes(_TABLE_BYTES, "little")
+
+
 class FixedBase:
     """A fixed point P and a table of its multiples, for public scalars.
 
@@ -558,10 +564,7 @@ class FixedBase:
         table = self._entries()
         if count < _TABLE_VECTOR_FROM:
             return [self._add_multiple(p, s) for p, s in zip(points, scalars)]
-        shifted = b"".join(
-            ((s - _TABLE_SHIFT) % Q).to_bytes(_TABLE_BYTES, "little")
-            for s in scalars
-        )
+        shifted = b"".join(_table_digits(s) for s in scalars)
         digits = np.frombuffer(shifted, dtype=np.uint8).reshape(count, -1)
         # Row i: the address of points[i], then its 32 table entries.
         width = _TABLE_BYTES + 1
@@ -589,10 +592,9 @@ class FixedBase:
             )
         return out
 
-
     def _add_multiple(self, point: Point, scalar: int) -> Point:
         table = self._table
-        digits = ((scalar - _TABLE_SHIFT) % Q).to_bytes(_TABLE_BYTES, "little")
+        digits = _table_digits(scalar)
         pointers = [table + (_TABLE_ROW * j + d) for j, d in enumerate(digits)]
         if point._raw is not None:
             pointers.append(point._raw)

@@ -59,7 +59,7 @@ from mpc.group import (
     random_scalars,
     sum_points,
 )
-from mpc.transcript import Transcript
+from mpc.transcript import Transcript, encode_int
 
 BIT_DOMAIN = b"bit/v1"
 RANGE_DOMAIN = b"range/v1"
@@ -451,22 +451,18 @@ def _start_encoded_transcript(
     """Start a proof's transcript from its statement's encodings.
 
     The items are index, G, H, the bounds, n and each C, in one hash
-    update; integers are decimal text, as Transcript.append_int has them.
+    update, with the hash input of appending each in turn.
     """
     transcript = _context_transcript(domain, ctx).fork()
-    items = [(b"index", _decimal(index)), *_GENERATOR_ITEMS]
-    items += [(label, _decimal(value)) for label, value in bounds]
-    items.append((b"n", _decimal(len(commitments))))
+    items = [(b"index", encode_int(index)), *_GENERATOR_ITEMS]
+    items += [(label, encode_int(value)) for label, value in bounds]
+    items.append((b"n", encode_int(len(commitments))))
     items += [(b"C", data) for data in commitments]
     transcript.append_encoded(items)
     return transcript
 
 
 _GENERATOR_ITEMS = ((b"G", G.encode()), (b"H", H.encode()))
-
-
-def _decimal(value: int) -> bytes:
-    return str(int(value)).encode("ascii")
 
 
 # The AND of OR proofs [CDS94], all bits sharing one challenge c. For
@@ -1074,10 +1070,26 @@ def commit_range(
     range_weights(lo, hi)
     if not lo <= value <= hi:
         raise ValueError("value is outside the range [lo, hi]")
-    commitment = commit(value, blinding)
-    transcript = _start_transcript(
-        RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
+    return _commit_weighted(
+        RANGE_DOMAIN, [(b"lo", lo), (b"hi", hi)], ctx, index, lo, hi,
+        value, blinding,
     )
+
+
+def _commit_weighted(
+    domain: bytes,
+    labels: Sequence[tuple[bytes, int]],
+    ctx: ProofContext,
+    index: int,
+    lo: int,
+    hi: int,
+    value: int,
+    blinding: int,
+) -> tuple[Point, RangeProof]:
+    """Commit to a value already checked to be in [lo, hi] and prove it
+    under `domain`, whose transcript binds the bounds as `labels`."""
+    commitment = commit(value, blinding)
+    transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     proof = _prove_weighted_bits(
         transcript, lo, hi, value, blinding, _drawer(None)
     )
@@ -1237,14 +1249,10 @@ def commit_noise_bound(
     _check_noise_bound(bound)
     if not -bound <= noise <= bound:
         raise ValueError("noise is outside [-T, T]")
-    commitment = commit(noise, blinding)
-    transcript = _start_transcript(
-        NOISE_BOUND_DOMAIN, ctx, index, [(b"T", bound)], [commitment]
+    return _commit_weighted(
+        NOISE_BOUND_DOMAIN, [(b"T", bound)], ctx, index, -bound, bound,
+        noise, blinding,
     )
-    proof = _prove_weighted_bits(
-        transcript, -bound, bound, noise, blinding, _drawer(None)
-    )
-    return commitment, proof
 
 
 def verify_noise_bound(

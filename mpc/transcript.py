@@ -17,6 +17,11 @@ from mpc import PROTOCOL_NAME, PROTOCOL_VERSION
 from mpc.group import Q, SUITE, Point, encode_scalar
 
 
+def encode_int(value: int) -> bytes:
+    """Return a signed integer's transcript encoding: its decimal text."""
+    return str(int(value)).encode("ascii")
+
+
 class Transcript:
     """An append-only Fiat-Shamir transcript."""
 
@@ -37,7 +42,7 @@ class Transcript:
 
     def append_int(self, label: bytes, value: int) -> None:
         """Append a signed integer as its decimal text, so any size fits."""
-        self.append_bytes(label, str(int(value)).encode("ascii"))
+        self.append_bytes(label, encode_int(value))
 
     def append_point(self, label: bytes, point: Point) -> None:
         self.append_bytes(label, point.encode())
