@@ -228,7 +228,7 @@ def _target_lines(data: dict) -> list[str]:
                         f" The other {seconds - floor:.1f} s are the "
                         "Python around those calls (the per-bit ratios "
                         "below) and the rest of the job, so the target "
-                        "needs less of both; a proof with fewer curve "
+                        "needs less of both. A proof with fewer curve "
                         "operations per bit (such as Bulletproofs with a "
                         "multi-exponentiation in C) would leave margin.")
                 else:
@@ -339,11 +339,11 @@ def markdown(data: dict, figures: list[str]) -> str:
             "",
             "`bench/secp.py` times, in the same rounds, each protocol "
             "function and a minimal implementation of the same "
-            "computation that calls libsecp256k1 directly (base and "
-            "constant-time scalar multiplications, sums of table "
-            "entries, additions, encodings, decodings, and for batches "
-            "the same multi-scalar multiplication over raw points; see "
-            "the module for the counts). prove_bit checks that its "
+            "computation. The minimal one calls libsecp256k1 directly: "
+            "base and constant-time scalar multiplications, sums of "
+            "table entries, additions, encodings, decodings, and for "
+            "batches the same multi-scalar multiplication over raw "
+            "points (the module gives the counts). prove_bit checks that its "
             "commitment opens, as its contract requires, and so does its "
             "minimal implementation.",
             "",
