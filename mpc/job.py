@@ -58,7 +58,6 @@ from mpc.validity import (
     InputStatement,
     make_commit_bundle,
     unmet_group,
-    verify_commit_bundle,
 )
 
 log = logging.getLogger(__name__)
@@ -897,21 +896,18 @@ class JobRun:
 
     async def _verify(self, statements: dict[str, InputStatement],
                       bundles: dict[str, bytes]) -> None:
+        # The peers' bundles share the workers: each bundle gets just
+        # enough chunks of elements to keep them all busy. Bigger chunks
+        # are cheaper per bit, since a multi-scalar multiplication over
+        # twice the points costs about 10% fewer instructions per point.
+        chunks = -(-self.party.cpu_workers // max(1, len(self.peers)))
+
         async def check(peer: str) -> tuple[str, str]:
             try:
-                if self.party.cpu_workers > 1:
-                    # Each bundle in chunks of elements on every worker.
-                    decoded = await parallel.verify_bundle(
-                        self.party.run_cpu, self.party.cpu_workers,
-                        self._context(peer), statements[peer],
-                        bundles[peer],
-                    )
-                else:
-                    decoded = await self.party.run_cpu(
-                        verify_commit_bundle, self._context(peer),
-                        statements[peer], bundles[peer],
-                    )
-                self.decoded[peer] = decoded
+                self.decoded[peer] = await parallel.verify_bundle(
+                    self.party.run_cpu, chunks, self._context(peer),
+                    statements[peer], bundles[peer],
+                )
                 return peer, ""
             except ProofError as exc:
                 return peer, str(exc)
