@@ -351,10 +351,12 @@ def decode_point(data: bytes) -> Point:
 
 
 class PointArray:
-    """Points decoded into one libsecp256k1 array.
+    """Points in one libsecp256k1 array, none of them the identity.
 
-    For checking many proofs in one multi-scalar multiplication without
-    making a Point object for each of their points.
+    For the points of many proofs without a Point object for each:
+    decoded, to check the proofs in one multi-scalar multiplication, or
+    computed and encoded, to make them. The in-place methods (add,
+    negate, FixedBase.add_to) change the array.
     """
 
     def __init__(self, encodings: Sequence[bytes]) -> None:
@@ -381,15 +383,100 @@ class PointArray:
             ):
                 decode_point(data)  # Raises with the specific reason.
                 raise EncodingError("point encoding is not canonical")
+        self._encoded: bytes | None = None
+
+    @classmethod
+    def _allocate(cls, count: int) -> PointArray:
+        array = cls.__new__(cls)
+        array._count = count
+        array._keys = ffi.new("secp256k1_pubkey[]", max(1, count))
+        array._encoded = None
+        return array
+
+    @classmethod
+    def base_mul(cls, scalars: Sequence[int]) -> PointArray:
+        """Return the points scalars[i]*G, each in constant time
+        (secp256k1_ecmult_gen).
+
+        Raises ValueError at a scalar that is 0 mod q, whose multiple is
+        the identity.
+        """
+        array = cls._allocate(len(scalars))
+        create = lib.secp256k1_ec_pubkey_create
+        keys = array._keys
+        for i, scalar in enumerate(scalars):
+            if not create(_CTX, keys + i,
+                          (scalar % Q).to_bytes(SCALAR_BYTES, "big")):
+                raise ValueError(
+                    f"scalar {i} is 0 mod q, so its multiple of G is the "
+                    "identity"
+                )
+        return array
 
     def __len__(self) -> int:
         return self._count
 
-    def point(self, i: int) -> Point:
-        """Return point i as a Point of its own."""
+    def _slot(self, i: int):
         if not 0 <= i < self._count:
             raise IndexError(f"point {i} of {self._count}")
-        return Point(_new_key(self._keys + i))
+        return self._keys + i
+
+    def _store(self, i: int, total, summed: int) -> None:
+        """Set point i to `total`, where `summed` is what the combine
+        call that made it returned."""
+        if not summed:
+            raise ValueError(f"point {i} would become the identity, which "
+                             "an array cannot contain")
+        self._keys[i] = total[0]
+
+    def add(self, indices: Sequence[int], point: Point) -> None:
+        """Add `point` to each point at `indices`, in place.
+
+        Raises ValueError if a sum is the identity, which leaves the
+        points before it changed.
+        """
+        if point._raw is None:
+            return
+        self._encoded = None
+        total = _new_key()
+        combine = lib.secp256k1_ec_pubkey_combine
+        for i in indices:
+            summed = combine(_CTX, total, [self._slot(i), point._raw], 2)
+            self._store(i, total, summed)
+
+    def negate(self, indices: Sequence[int]) -> None:
+        """Negate each point at `indices`, in place."""
+        self._encoded = None
+        for i in indices:
+            lib.secp256k1_ec_pubkey_negate(_CTX, self._slot(i))
+
+    def encode(self) -> bytes:
+        """Return the 33-byte compressed encodings of the points, one
+        after another."""
+        if self._encoded is None:
+            out = ffi.new("unsigned char[]", max(1, POINT_BYTES * self._count))
+            size = ffi.new("size_t *")
+            serialize = lib.secp256k1_ec_pubkey_serialize
+            keys = self._keys
+            for i in range(self._count):
+                size[0] = POINT_BYTES
+                serialize(_CTX, out + POINT_BYTES * i, size, keys + i,
+                          _COMPRESSED)
+            self._encoded = ffi.buffer(out, POINT_BYTES * self._count)[:]
+        return self._encoded
+
+    def point(self, i: int) -> Point:
+        """Return point i as a Point of its own."""
+        return Point(_new_key(self._slot(i)))
+
+    def points(self) -> list[Point]:
+        """Return every point as a Point of its own, with its encoding."""
+        data = self.encode()
+        return [
+            Point(_new_key(self._keys + i),
+                  data[POINT_BYTES * i : POINT_BYTES * (i + 1)])
+            for i in range(self._count)
+        ]
 
     def multi_mul(
         self,
@@ -543,67 +630,52 @@ class FixedBase:
                     combine(_CTX, row + e, [row + e - 1, step._raw], 2)
                 step = Point(_new_key(row + _TABLE_ROW - 1))
             self._table = table
+            self._rows = [table + _TABLE_ROW * j for j in range(_TABLE_BYTES)]
         return self._table
 
-    def add_multiples(
-        self, points: Sequence[Point], scalars: Sequence[int]
-    ) -> list[Point]:
-        """Return points[i] + scalars[i]*P for each i, in variable time.
+    def add_to(self, array: PointArray, scalars: Sequence[int]) -> None:
+        """Add scalars[i]*P to point i of `array`, in place, in variable
+        time.
 
         For public scalars only: the time taken and the table entries
         read depend on them, so a process that watches the cache can
-        learn them. `points` may contain the identity.
+        learn them. Raises ValueError if a sum is the identity.
         """
-        if len(points) != len(scalars):
-            raise ValueError(
-                f"{len(points)} points but {len(scalars)} scalars"
-            )
-        count = len(points)
+        count = len(array)
+        if len(scalars) != count:
+            raise ValueError(f"{count} points but {len(scalars)} scalars")
         if count == 0:
-            return []
+            return
         table = self._entries()
+        array._encoded = None
+        keys = array._keys
+        total = _new_key()
+        combine = lib.secp256k1_ec_pubkey_combine
         if count < _TABLE_VECTOR_FROM:
-            return [self._add_multiple(p, s) for p, s in zip(points, scalars)]
+            rows = self._rows
+            for i, scalar in enumerate(scalars):
+                pointers = [row + digit for row, digit
+                            in zip(rows, _table_digits(scalar))]
+                pointers.append(keys + i)
+                summed = combine(_CTX, total, pointers, len(pointers))
+                array._store(i, total, summed)
+            return
         shifted = b"".join(_table_digits(s) for s in scalars)
         digits = np.frombuffer(shifted, dtype=np.uint8).reshape(count, -1)
-        # Row i: the address of points[i], then its 32 table entries.
+        # Row i: the address of point i, then its 32 table entries.
         width = _TABLE_BYTES + 1
         addresses = np.empty((count, width), dtype=np.uint64)
+        addresses[:, 0] = _address(keys) + _KEY_BYTES * np.arange(
+            count, dtype=np.uint64)
         addresses[:, 1:] = (
             _address(table)
             + self._row_offsets
             + digits.astype(np.uint64) * _KEY_BYTES
         )
-        for i, point in enumerate(points):
-            if point._raw is not None:
-                addresses[i, 0] = _address(point._raw)
         pointers = _pointer_array(addresses.reshape(-1))
-        combine = lib.secp256k1_ec_pubkey_combine
-        out = []
-        for i, point in enumerate(points):
-            first = i * width
-            size = width
-            if point._raw is None:
-                first, size = first + 1, size - 1
-            key = _new_key()
-            out.append(
-                Point(key) if combine(_CTX, key, pointers + first, size)
-                else IDENTITY
-            )
-        return out
-
-    def _add_multiple(self, point: Point, scalar: int) -> Point:
-        table = self._table
-        digits = _table_digits(scalar)
-        pointers = [table + (_TABLE_ROW * j + d) for j, d in enumerate(digits)]
-        if point._raw is not None:
-            pointers.append(point._raw)
-        key = _new_key()
-        if lib.secp256k1_ec_pubkey_combine(
-            _CTX, key, pointers, len(pointers)
-        ):
-            return Point(key)
-        return IDENTITY
+        for i in range(count):
+            summed = combine(_CTX, total, pointers + i * width, width)
+            array._store(i, total, summed)
 
 
 H_MULTIPLES = FixedBase(H)

@@ -43,8 +43,8 @@ from mpc.proofs import (
     ProofError,
     ProofReader,
     RangeProof,
-    commit_noise_bound,
-    commit_range,
+    commit_noise_bound_encoded,
+    commit_range_encoded,
     encode_count,
     one_hot_proof_size,
     prove_bounded_sum,
@@ -144,14 +144,14 @@ def prove_chunk(ctx: ProofContext, statement: InputStatement, start: int,
             zip(values, blindings, noise, noise_blindings, strict=True)):
         index = start + offset
         bound = statement.bounds[index]
-        commitment, proof = commit_range(ctx, index, bound.lo, bound.hi,
-                                         value, blinding)
-        noise_commitment, noise_proof = commit_noise_bound(
+        commitment, proof = commit_range_encoded(
+            ctx, index, bound.lo, bound.hi, value, blinding)
+        noise_commitment, noise_proof = commit_noise_bound_encoded(
             ctx, index, statement.noise_bounds[index], e, rho)
-        commitments.append(commitment.encode())
-        noise_commitments.append(noise_commitment.encode())
-        ranges.append(proof.encode())
-        noises.append(noise_proof.encode())
+        commitments.append(commitment)
+        noise_commitments.append(noise_commitment)
+        ranges.append(proof)
+        noises.append(noise_proof)
     return (b"".join(commitments), b"".join(noise_commitments),
             b"".join(ranges), b"".join(noises))
 

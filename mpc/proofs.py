@@ -478,10 +478,11 @@ def _first_message(z: int, c: int, statement: Point) -> Point:
     return base_mul(z) + statement * (Q - c)
 
 
-def _drawer(nonces: Iterator[int] | None) -> Callable[[], int]:
+def _drawer(nonces: Iterator[int] | None, count: int) -> Callable[[], int]:
+    """Return a source of the `count` scalars a proof draws: fresh ones
+    from the OS CSPRNG, in one read, or the test-only `nonces`."""
     if nonces is None:
-        fresh = _fresh_scalars()
-        return fresh.__next__
+        return iter(random_scalars(count)).__next__
 
     def draw() -> int:
         try:
@@ -492,23 +493,49 @@ def _drawer(nonces: Iterator[int] | None) -> Callable[[], int]:
     return draw
 
 
-def _fresh_scalars() -> Iterator[int]:
-    # Blocks grow, so a one-bit proof reads a few scalars' worth of
-    # randomness and a long range proof a few kilobytes at a time.
-    block = 4
-    while True:
-        yield from random_scalars(block)
-        block = min(2 * block, 64)
+class _ProvenBits:
+    """Bit proofs under one challenge, with their first messages in two
+    arrays: Point objects are made only for a caller that asks for
+    BitProofs."""
+
+    def __init__(self, reals: PointArray, sims: PointArray,
+                 flips: list[bool], firsts: list[tuple[bytes, bytes]],
+                 scalars: list[tuple[int, int, int]]) -> None:
+        self._reals = reals  # A_b of the true branch, per bit.
+        self._sims = sims  # A_s of the simulated branch, per bit.
+        self._flips = flips  # Where the bit is 1: A0 = A_s, A1 = A_b.
+        self._firsts = firsts  # The encodings of (A0, A1), per bit.
+        self._scalars = scalars  # (c0, z0, z1), per bit.
+
+    def encode(self) -> bytes:
+        """Return the BitProof encodings, one after another."""
+        parts = []
+        for (first0, first1), (c0, z0, z1) in zip(self._firsts,
+                                                  self._scalars):
+            parts += (first0, first1, c0.to_bytes(SCALAR_BYTES, "big"),
+                      z0.to_bytes(SCALAR_BYTES, "big"),
+                      z1.to_bytes(SCALAR_BYTES, "big"))
+        return b"".join(parts)
+
+    def proofs(self) -> tuple[BitProof, ...]:
+        out = []
+        for flip, real, sim, (c0, z0, z1) in zip(
+            self._flips, self._reals.points(), self._sims.points(),
+            self._scalars,
+        ):
+            first0, first1 = (sim, real) if flip else (real, sim)
+            out.append(BitProof(first0, first1, c0, z0, z1))
+        return tuple(out)
 
 
 def _prove_bits(
     transcript: Transcript,
-    bit_commitments: Sequence[Point],
     bits: Sequence[int],
     bit_blindings: Sequence[int],
     draw: Callable[[], int],
-) -> tuple[BitProof, ...]:
-    """Return one BitProof per bit, all under one challenge.
+) -> _ProvenBits:
+    """Prove that each bit commitment r_t*G + b_t*H, which the transcript
+    already binds, commits to a bit, all under one challenge.
 
     A value of `bits` other than 0 or 1 only comes from a forced prover.
     It is treated as branch 0, so the resulting proof fails.
@@ -522,44 +549,41 @@ def _prove_bits(
     # scalar the proof reveals, through the table of multiples of H.
     draws = [(draw(), draw(), draw()) for _ in bits]
     flips = [bit == 1 for bit in bits]
-    starts = [
-        base_mul(Q - u if flip else u) for flip, (_, _, u) in zip(flips, draws)
-    ]
-    sims = H_MULTIPLES.add_multiples(starts, [c_sim for _, c_sim, _ in draws])
-    states = []
-    for point, bit, flip, sim, (k, c_sim, u) in zip(
-        bit_commitments, bits, flips, sims, draws, strict=True
-    ):
-        first_real = base_mul(k)
-        if flip:
-            first0, first1 = -sim, first_real
-        elif bit == 0:
-            first0, first1 = first_real, sim
-        else:
-            # A forced digit other than 0 or 1 takes branch 0 as real.
-            first0 = first_real
-            first1 = base_mul(u) + H * (c_sim * (1 - bit) % Q)
-        states.append((first0, first1, k, c_sim, u))
-    transcript.append_points(
-        (label, first)
-        for first0, first1, *_ in states
-        for label, first in ((b"A0", first0), (b"A1", first1))
+    sims = PointArray.base_mul(
+        [Q - u if flip else u for flip, (_, _, u) in zip(flips, draws)]
+    )
+    H_MULTIPLES.add_to(sims, [
+        # A forced digit other than 0 or 1 takes branch 0 as real.
+        c_sim if bit in (0, 1) else c_sim * (1 - bit) % Q
+        for bit, (_, c_sim, _) in zip(bits, draws)
+    ])
+    sims.negate([t for t, flip in enumerate(flips) if flip])
+    reals = PointArray.base_mul([k for k, _, _ in draws])
+    real_data, sim_data = reals.encode(), sims.encode()
+    firsts = []
+    for t, flip in enumerate(flips):
+        at = POINT_BYTES * t
+        real = real_data[at : at + POINT_BYTES]
+        sim = sim_data[at : at + POINT_BYTES]
+        firsts.append((sim, real) if flip else (real, sim))
+    transcript.append_encoded(
+        item
+        for first0, first1 in firsts
+        for item in ((b"A0", first0), (b"A1", first1))
     )
 
     # Step 2: the challenge, split per bit as c = c0 + c1.
     c = transcript.challenge()
-    proofs = []
-    for (first0, first1, k, c_sim, u), bit, r in zip(
-        states, bits, bit_blindings, strict=True
-    ):
+    scalars = []
+    for (k, c_sim, u), bit, r in zip(draws, bits, bit_blindings, strict=True):
         c_real = (c - c_sim) % Q
         z_real = (k + c_real * r) % Q
         z_sim = (u + c_sim * r) % Q
         if bit == 1:
-            proofs.append(BitProof(first0, first1, c_sim, z_sim, z_real))
+            scalars.append((c_sim, z_sim, z_real))
         else:
-            proofs.append(BitProof(first0, first1, c_real, z_real, z_sim))
-    return tuple(proofs)
+            scalars.append((c_real, z_real, z_sim))
+    return _ProvenBits(reals, sims, flips, firsts, scalars)
 
 
 # Verification in batches. Every check of a proof is a linear equation
@@ -828,10 +852,8 @@ def prove_bit(
     transcript = _start_transcript(
         BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
     )
-    (proof,) = _prove_bits(
-        transcript, [commitment], [value], [blinding], _drawer(nonces)
-    )
-    return proof
+    bits = _prove_bits(transcript, [value], [blinding], _drawer(nonces, 3))
+    return bits.proofs()[0]
 
 
 def verify_bit(
@@ -886,21 +908,23 @@ def _range_digits(offset: int, weights: Sequence[int]) -> list[int]:
     return low + [top_digit]
 
 
-def _prove_weighted_bits(
+def _weighted_bits(
     transcript: Transcript,
     lo: int,
     hi: int,
     value: int,
     blinding: int,
-    draw: Callable[[], int],
-) -> RangeProof:
-    """Prove that the statement Com(value; blinding) has lo <= value <= hi.
+    nonces: Iterator[int] | None,
+) -> tuple[PointArray, _ProvenBits]:
+    """Prove that the statement Com(value; blinding) has lo <= value <= hi;
+    return the bit commitments and the bit proofs.
 
     `transcript` already binds the context, bounds and statement. The
     caller has checked the witness, or forces it through.
     """
     weights = range_weights(lo, hi)
     k = len(weights)
+    draw = _drawer(nonces, 4 * k - 1)
 
     # Step 1: bits of value - lo, with blindings that satisfy
     # sum_t w_t*r_t = blinding, so sum_t w_t*C_t = C - lo*H.
@@ -911,23 +935,53 @@ def _prove_weighted_bits(
     )
     top_blinding = (blinding - low_sum) * pow(weights[-1], -1, Q) % Q
     bit_blindings.append(top_blinding)
-    bit_commitments = [
-        commit(d, r) for d, r in zip(digits, bit_blindings, strict=True)
-    ]
+    bit_commitments = PointArray.base_mul(bit_blindings)
+    bit_commitments.add([t for t, d in enumerate(digits) if d == 1], H)
+    for t, digit in enumerate(digits):
+        if digit not in (0, 1):  # Only from a forced prover.
+            bit_commitments.add([t], H * digit)
 
     # Step 2: the AND of bit proofs over the same transcript.
-    _append_bit_commitments(transcript, bit_commitments)
-    bits = _prove_bits(
-        transcript, bit_commitments, digits, bit_blindings, draw
+    data = bit_commitments.encode()
+    _append_bit_commitments(transcript, [
+        data[at : at + POINT_BYTES] for at in range(0, len(data), POINT_BYTES)
+    ])
+    bits = _prove_bits(transcript, digits, bit_blindings, draw)
+    return bit_commitments, bits
+
+
+def _range_proof(bit_commitments: PointArray,
+                 bits: _ProvenBits) -> RangeProof:
+    return RangeProof(tuple(bit_commitments.points()), bits.proofs())
+
+
+def _prove_weighted_bits(
+    transcript: Transcript,
+    lo: int,
+    hi: int,
+    value: int,
+    blinding: int,
+    nonces: Iterator[int] | None = None,
+) -> RangeProof:
+    """Return _weighted_bits' proof as a RangeProof."""
+    return _range_proof(
+        *_weighted_bits(transcript, lo, hi, value, blinding, nonces)
     )
-    return RangeProof(tuple(bit_commitments), bits)
+
+
+def _encode_weighted_bits(
+    bit_commitments: PointArray, bits: _ProvenBits
+) -> bytes:
+    """Return the encoding of the RangeProof of these parts."""
+    return b"".join((encode_count(len(bit_commitments)),
+                     bit_commitments.encode(), bits.encode()))
 
 
 def _append_bit_commitments(
-    transcript: Transcript, bit_commitments: Sequence[Point]
+    transcript: Transcript, encodings: Sequence[bytes]
 ) -> None:
-    transcript.append_int(b"k", len(bit_commitments))
-    transcript.append_points((b"C_t", point) for point in bit_commitments)
+    transcript.append_int(b"k", len(encodings))
+    transcript.append_encoded((b"C_t", data) for data in encodings)
 
 
 def _weighted_sum(points: Sequence[Point], weights: Sequence[int]) -> Point:
@@ -970,7 +1024,9 @@ def _check_weighted_bits(
         if not isinstance(point, Point) or point.is_identity:
             raise ProofError(kind, index, "bit commitment is the identity")
     _check_bit_proofs(kind, index, proof.bits)
-    _append_bit_commitments(transcript, proof.bit_commitments)
+    _append_bit_commitments(
+        transcript, [point.encode() for point in proof.bit_commitments]
+    )
     c = _bits_challenge(kind, index, transcript, proof.bits)
 
     diagnose = partial(
@@ -1049,7 +1105,7 @@ def prove_range(
         RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
     )
     return _prove_weighted_bits(
-        transcript, lo, hi, value, blinding, _drawer(nonces)
+        transcript, lo, hi, value, blinding, nonces
     )
 
 
@@ -1066,6 +1122,32 @@ def commit_range(
     As prove_range, for a commitment made here: it opens by
     construction, so only the range of `value` is checked (ValueError).
     """
+    commitment, *parts = _commit_range(ctx, index, lo, hi, value, blinding)
+    return commitment, _range_proof(*parts)
+
+
+def commit_range_encoded(
+    ctx: ProofContext,
+    index: int,
+    lo: int,
+    hi: int,
+    value: int,
+    blinding: int,
+) -> tuple[bytes, bytes]:
+    """As commit_range, but return the encodings of the commitment and
+    the proof. It makes no Point object per bit, so it is faster."""
+    commitment, *parts = _commit_range(ctx, index, lo, hi, value, blinding)
+    return commitment.encode(), _encode_weighted_bits(*parts)
+
+
+def _commit_range(
+    ctx: ProofContext,
+    index: int,
+    lo: int,
+    hi: int,
+    value: int,
+    blinding: int,
+) -> tuple[Point, PointArray, _ProvenBits]:
     _check_index(index)
     range_weights(lo, hi)
     if not lo <= value <= hi:
@@ -1085,15 +1167,15 @@ def _commit_weighted(
     hi: int,
     value: int,
     blinding: int,
-) -> tuple[Point, RangeProof]:
+) -> tuple[Point, PointArray, _ProvenBits]:
     """Commit to a value already checked to be in [lo, hi] and prove it
-    under `domain`, whose transcript binds the bounds as `labels`."""
+    under `domain`, whose transcript binds the bounds as `labels`.
+    Returns the commitment, the bit commitments and the bit proofs."""
     commitment = commit(value, blinding)
     transcript = _start_transcript(domain, ctx, index, labels, [commitment])
-    proof = _prove_weighted_bits(
-        transcript, lo, hi, value, blinding, _drawer(None)
-    )
-    return commitment, proof
+    return (commitment, *_weighted_bits(
+        transcript, lo, hi, value, blinding, None
+    ))
 
 
 def verify_range(
@@ -1161,7 +1243,7 @@ def prove_bounded_sum(
         commitments,
     )
     return _prove_weighted_bits(
-        transcript, lo, hi, total, sum(blindings) % Q, _drawer(nonces)
+        transcript, lo, hi, total, sum(blindings) % Q, nonces
     )
 
 
@@ -1229,7 +1311,7 @@ def prove_noise_bound(
         NOISE_BOUND_DOMAIN, ctx, index, [(b"T", bound)], [commitment]
     )
     return _prove_weighted_bits(
-        transcript, -bound, bound, noise, blinding, _drawer(nonces)
+        transcript, -bound, bound, noise, blinding, nonces
     )
 
 
@@ -1245,6 +1327,32 @@ def commit_noise_bound(
     As prove_noise_bound, for a commitment made here: it opens by
     construction, so only the bound is checked (ValueError).
     """
+    commitment, *parts = _commit_noise_bound(ctx, index, bound, noise,
+                                             blinding)
+    return commitment, _range_proof(*parts)
+
+
+def commit_noise_bound_encoded(
+    ctx: ProofContext,
+    index: int,
+    bound: int,
+    noise: int,
+    blinding: int,
+) -> tuple[bytes, bytes]:
+    """As commit_noise_bound, but return the encodings of the commitment
+    and the proof. It makes no Point object per bit, so it is faster."""
+    commitment, *parts = _commit_noise_bound(ctx, index, bound, noise,
+                                             blinding)
+    return commitment.encode(), _encode_weighted_bits(*parts)
+
+
+def _commit_noise_bound(
+    ctx: ProofContext,
+    index: int,
+    bound: int,
+    noise: int,
+    blinding: int,
+) -> tuple[Point, PointArray, _ProvenBits]:
     _check_index(index)
     _check_noise_bound(bound)
     if not -bound <= noise <= bound:
@@ -1391,13 +1499,12 @@ def _add_encoded_range(
     transcript = _start_encoded_transcript(
         domain, ctx, index, labels, [statement]
     )
-    transcript.append_int(b"k", k)
     first = COUNT_BYTES + POINT_BYTES * k
     bit_commitments = [
         proof[at : at + POINT_BYTES]
         for at in range(COUNT_BYTES, first, POINT_BYTES)
     ]
-    transcript.append_encoded((b"C_t", point) for point in bit_commitments)
+    _append_bit_commitments(transcript, bit_commitments)
     bits = [
         proof[at : at + BIT_PROOF_BYTES]
         for at in range(first, len(proof), BIT_PROOF_BYTES)
@@ -1485,10 +1592,9 @@ def prove_one_hot(
 
     sum_blinding = sum(blindings) % Q
     transcript = _one_hot_transcript(ctx, index, commitments, sum_blinding)
-    bits = _prove_bits(
-        transcript, commitments, values, blindings, _drawer(nonces)
-    )
-    return OneHotProof(bits, sum_blinding)
+    bits = _prove_bits(transcript, values, blindings,
+                       _drawer(nonces, 3 * len(values)))
+    return OneHotProof(bits.proofs(), sum_blinding)
 
 
 def verify_one_hot(

@@ -6,8 +6,8 @@ multiplications to Pippenger's method (8 terms, mpc.group._SMALL_MSM).
 The special inputs stress the bucket sums: repeated points, points that
 cancel, the identity and scalars 0, 1 and q-1. FixedBase is checked
 against scalar multiplication, with scalars whose table bytes sit at the
-ends of a row. PointArray must decode as decode_point does and multiply
-as multi_mul does.
+ends of a row. PointArray must decode as decode_point does, multiply as
+multi_mul does, and compute and encode as Point does.
 """
 
 from __future__ import annotations
@@ -215,9 +215,16 @@ EDGE_SCALARS = [
 ]
 
 
+def add_to(table: FixedBase, points: list[Point],
+           scalars: list[int]) -> list[Point]:
+    array = PointArray([p.encode() for p in points])
+    table.add_to(array, scalars)
+    return array.points()
+
+
 def test_fixed_base_edge_scalars():
     points = random_points(len(EDGE_SCALARS))
-    got = H_MULTIPLES.add_multiples(points, EDGE_SCALARS)
+    got = add_to(H_MULTIPLES, points, EDGE_SCALARS)
     assert got == [p + H * c for p, c in zip(points, EDGE_SCALARS)]
 
 
@@ -225,15 +232,13 @@ def test_fixed_base_one_point_at_a_time():
     # Fewer than four points take the path without numpy.
     points = random_points(len(EDGE_SCALARS))
     for point, c in zip(points, EDGE_SCALARS):
-        assert H_MULTIPLES.add_multiples([point], [c]) == [point + H * c]
-    assert H_MULTIPLES.add_multiples([IDENTITY] * 3, [5, 0, Q - 1]) == [
-        H * 5, IDENTITY, H * (Q - 1)]
+        assert add_to(H_MULTIPLES, [point], [c]) == [point + H * c]
 
 
 def test_fixed_base_random_scalars():
     scalars = random_scalars(50)
     points = random_points(50)
-    got = H_MULTIPLES.add_multiples(points, scalars)
+    got = add_to(H_MULTIPLES, points, scalars)
     assert got == [p + H * c for p, c in zip(points, scalars)]
 
 
@@ -241,27 +246,27 @@ def test_fixed_base_other_point():
     base = base_mul(random_scalar())
     table = FixedBase(base)
     scalars = [1, 7, Q - 1, *random_scalars(5)]
-    got = table.add_multiples([IDENTITY] * len(scalars), scalars)
-    assert got == [base * c for c in scalars]
+    points = random_points(len(scalars))
+    got = add_to(table, points, scalars)
+    assert got == [p + base * c for p, c in zip(points, scalars)]
 
 
-def test_fixed_base_identity_and_zero():
-    assert H_MULTIPLES.add_multiples([IDENTITY], [0]) == [IDENTITY]
-    assert H_MULTIPLES.add_multiples([IDENTITY], [1]) == [H]
-    point = random_points(1)[0]
-    assert H_MULTIPLES.add_multiples([point], [0]) == [point]
-
-
-def test_fixed_base_sum_at_infinity():
-    # P + c*H with P = -c*H sums to the identity, which combine rejects.
+@pytest.mark.parametrize("size", [1, 5])
+def test_fixed_base_sum_at_infinity(size):
+    # P + c*H with P = -c*H sums to the identity, which an array cannot
+    # contain, on both paths.
     c = random_scalar()
-    assert H_MULTIPLES.add_multiples([-(H * c)], [c]) == [IDENTITY]
+    points = random_points(size - 1) + [-(H * c)]
+    scalars = random_scalars(size - 1) + [c]
+    with pytest.raises(ValueError, match=f"point {size - 1} would become "
+                                         "the identity"):
+        add_to(H_MULTIPLES, points, scalars)
 
 
 def test_fixed_base_empty_and_mismatch():
-    assert H_MULTIPLES.add_multiples([], []) == []
+    assert add_to(H_MULTIPLES, [], []) == []
     with pytest.raises(ValueError, match="2 points but 1 scalars"):
-        H_MULTIPLES.add_multiples([G, G], [1])
+        add_to(H_MULTIPLES, [G, G], [1])
 
 
 def test_fixed_base_rejects_identity():
@@ -269,7 +274,7 @@ def test_fixed_base_rejects_identity():
         FixedBase(IDENTITY)
 
 
-# PointArray: many decoded points in one array.
+# PointArray: many points in one array, decoded or computed.
 
 
 @pytest.mark.parametrize("size", [0, 1, 7, 8, 40])
@@ -318,3 +323,57 @@ def test_point_array_rejects_as_decode_point(data):
     with pytest.raises(EncodingError) as got:
         PointArray([G.encode(), data])
     assert str(got.value) == str(expected.value)
+
+
+def test_point_array_base_mul():
+    scalars = [1, 2, Q - 1, Q + 5, *random_scalars(4)]
+    array = PointArray.base_mul(scalars)
+
+    assert array.points() == [base_mul(s) for s in scalars]
+    with pytest.raises(ValueError, match="scalar 1 is 0 mod q"):
+        PointArray.base_mul([3, Q])
+
+
+def test_point_array_add_and_negate():
+    points = random_points(4)
+    array = PointArray([p.encode() for p in points])
+    array.add([0, 2, 2], H)
+    array.add([1], IDENTITY)
+    array.negate([3, 0])
+
+    assert array.points() == [
+        -(points[0] + H), points[1], points[2] + H + H, -points[3]]
+
+
+def test_point_array_add_to_identity():
+    array = PointArray([G.encode(), H.encode()])
+    with pytest.raises(ValueError, match="point 1 would become the identity"):
+        array.add([0, 1], -H)
+    # The points before the failure keep their sums.
+    assert array.point(0) == G - H
+
+
+@pytest.mark.parametrize("index", [2, -1])
+def test_point_array_rejects_index_out_of_range(index):
+    array = PointArray([G.encode(), H.encode()])
+    with pytest.raises(IndexError, match=f"point {index} of 2"):
+        array.add([index], H)
+    with pytest.raises(IndexError, match=f"point {index} of 2"):
+        array.negate([index])
+    assert array.points() == [G, H]
+
+
+def test_point_array_encode_follows_changes():
+    points = random_points(3)
+    array = PointArray([p.encode() for p in points])
+    assert array.encode() == b"".join(p.encode() for p in points)
+
+    array.negate([1])
+    assert array.encode()[33:66] == (-points[1]).encode()
+    array.add([2], G)
+    assert array.encode()[66:] == (points[2] + G).encode()
+    H_MULTIPLES.add_to(array, [0, 0, 1])
+    assert array.encode()[66:] == (points[2] + G + H).encode()
+    assert [p.encode() for p in array.points()] == [
+        array.encode()[i : i + 33] for i in range(0, 99, 33)]
+    assert PointArray([]).encode() == b""

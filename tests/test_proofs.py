@@ -298,7 +298,9 @@ def _challenge(name: str, statement: Statement, proof: RangeProof) -> int:
     transcript = proofs._start_transcript(
         domain, CTX, statement.index, bounds, statement.commitments
     )
-    proofs._append_bit_commitments(transcript, proof.bit_commitments)
+    proofs._append_bit_commitments(
+        transcript, [point.encode() for point in proof.bit_commitments]
+    )
     return proofs._bits_challenge(
         name, statement.index, transcript, proof.bits
     )
@@ -497,7 +499,7 @@ def test_range_rejects_bits_of_another_value():
         proofs.RANGE_DOMAIN, CTX, 0, [(b"lo", lo), (b"hi", hi)], [commitment]
     )
     forged = proofs._prove_weighted_bits(
-        transcript, lo, hi, 50, random_scalar(), random_scalar
+        transcript, lo, hi, 50, random_scalar()
     )
 
     with pytest.raises(ProofError, match="do not sum"):
