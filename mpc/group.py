@@ -213,29 +213,32 @@ def _window_bits(bit_lengths: np.ndarray) -> int:
     return best
 
 
-_DIGIT_BLOCK = 4096
-"""Scalars whose bits are unpacked at a time, bounding the temporary
-arrays of _digits to about a megabyte."""
+_DIGIT_BLOCK = 32768
+"""Scalars cut into digits at a time, bounding the temporary arrays of
+_digits to about 3 MB (88 bytes per scalar)."""
 
 
 def _digits(scalars: list[int], width: int, windows: int) -> np.ndarray:
     """Return the base-2^width digits of each scalar, lowest first."""
     digits = np.empty((len(scalars), windows), dtype=np.uint16)
-    weights = (1 << np.arange(width, dtype=np.uint32)).astype(np.uint32)
-    used = windows * width
+    mask = np.uint64((1 << width) - 1)
     for start in range(0, len(scalars), _DIGIT_BLOCK):
         block = scalars[start : start + _DIGIT_BLOCK]
         raw = b"".join(s.to_bytes(SCALAR_BYTES, "little") for s in block)
-        bits = np.unpackbits(
-            np.frombuffer(raw, dtype=np.uint8).reshape(len(block), -1),
-            axis=1,
-            bitorder="little",
-        )
-        padded = np.zeros((len(block), used), dtype=np.uint8)
-        padded[:, : min(bits.shape[1], used)] = bits[:, :used]
-        digits[start : start + len(block)] = (
-            padded.reshape(len(block), windows, width) @ weights
-        )
+        # Four 64-bit limbs per scalar, lowest first, and a zero limb for
+        # the windows that run past the top.
+        limbs = np.zeros((len(block), 5), dtype=np.uint64)
+        limbs[:, :4] = np.frombuffer(raw, dtype="<u8").reshape(-1, 4)
+        rows = digits[start : start + len(block)]
+        for window in range(windows):
+            limb, shift = divmod(window * width, 64)
+            if limb >= 4:
+                rows[:, window] = 0
+                continue
+            value = limbs[:, limb] >> np.uint64(shift)
+            if shift + width > 64:
+                value |= limbs[:, limb + 1] << np.uint64(64 - shift)
+            rows[:, window] = value & mask
     return digits
 
 
@@ -384,6 +387,42 @@ class PointArray:
                 decode_point(data)  # Raises with the specific reason.
                 raise EncodingError("point encoding is not canonical")
         self._encoded: bytes | None = None
+
+    @classmethod
+    def decode(cls, data: bytes) -> PointArray:
+        """Decode points whose 33-byte encodings are laid end to end.
+
+        Accepts and rejects what the constructor does, with its errors,
+        but checks the prefixes and the bound on x with numpy.
+        """
+        data = bytes(data)
+        count, rest = divmod(len(data), POINT_BYTES)
+        if rest:
+            raise EncodingError(
+                f"{len(data)} bytes are not a whole number of "
+                f"{POINT_BYTES}-byte points"
+            )
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(count, POINT_BYTES)
+        # x can reach p only if its first 27 bytes are 0xff, as p's are.
+        plain = (
+            ((rows[:, 0] == 2) | (rows[:, 0] == 3))
+            & ~np.all(rows[:, 1:28] == 0xFF, axis=1)
+        ).all()
+        if plain:
+            array = cls._allocate(count)
+            parse = lib.secp256k1_ec_pubkey_parse
+            keys = array._keys
+            for i in range(count):
+                at = POINT_BYTES * i
+                if not parse(_CTX, keys + i, data[at : at + POINT_BYTES],
+                             POINT_BYTES):
+                    break
+            else:
+                return array
+        # A point is off the curve, or a quick check failed: the
+        # constructor decides, and names the reason.
+        return cls([data[at : at + POINT_BYTES]
+                    for at in range(0, len(data), POINT_BYTES)])
 
     @classmethod
     def _allocate(cls, count: int) -> PointArray:

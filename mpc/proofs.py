@@ -1417,18 +1417,29 @@ _Z1_AT = _Z0_AT + SCALAR_BYTES
 
 
 class _EncodedEquations:
-    """Weighted equation terms over encoded points, summed to identity."""
+    """Weighted equation terms over encoded points, summed to identity.
+
+    `points` contains encodings, one or several laid end to end, and
+    `scalars` one scalar per point, in the same order.
+    """
 
     def __init__(self) -> None:
-        self.weight = Batch().weight
-        self.encodings: list[bytes] = []
+        self.points: list[bytes] = []
         self.scalars: list[int] = []
         self.g = 0
         self.h = 0
 
+    @staticmethod
+    def weights(count: int) -> list[int]:
+        """Return `count` fresh random 128-bit weights, from one read of
+        the OS CSPRNG."""
+        data = secrets.token_bytes(WEIGHT_BYTES * count)
+        return [int.from_bytes(data[at : at + WEIGHT_BYTES], "big")
+                for at in range(0, len(data), WEIGHT_BYTES)]
+
     def holds(self) -> bool:
         try:
-            points = PointArray(self.encodings)
+            points = PointArray.decode(b"".join(self.points))
         except EncodingError:
             return False
         total = points.multi_mul(self.scalars, [(H, self.h), (G, -self.g)])
@@ -1500,19 +1511,16 @@ def _add_encoded_range(
         domain, ctx, index, labels, [statement]
     )
     first = COUNT_BYTES + POINT_BYTES * k
-    bit_commitments = [
-        proof[at : at + POINT_BYTES]
-        for at in range(COUNT_BYTES, first, POINT_BYTES)
-    ]
-    _append_bit_commitments(transcript, bit_commitments)
-    bits = [
-        proof[at : at + BIT_PROOF_BYTES]
-        for at in range(first, len(proof), BIT_PROOF_BYTES)
-    ]
+    _append_bit_commitments(transcript, [
+        proof[at : at + POINT_BYTES] for at in range(COUNT_BYTES, first,
+                                                     POINT_BYTES)
+    ])
+    pairs = [proof[at : at + _C0_AT]
+             for at in range(first, len(proof), BIT_PROOF_BYTES)]
     transcript.append_encoded(
         item
-        for bit in bits
-        for item in ((b"A0", bit[:_A1_AT]), (b"A1", bit[_A1_AT:_C0_AT]))
+        for pair in pairs
+        for item in ((b"A0", pair[:_A1_AT]), (b"A1", pair[_A1_AT:]))
     )
     c = transcript.challenge()
     if c == 0:
@@ -1520,24 +1528,30 @@ def _add_encoded_range(
 
     # rho*(sum_t w_t*C_t - C + lo*H), and per bit rho0*(A0 + c0*C_t -
     # z0*G) and rho1*(A1 + c1*(C_t - H) - z1*G), as _add_bit_terms has.
-    weight = equations.weight
-    encodings, scalars = equations.encodings, equations.scalars
-    rho = weight()
-    encodings.append(statement)
-    scalars.append(-rho)
+    # The points go in as the statement, the k bit commitments, then
+    # the k pairs (A0, A1).
+    *bit_weights, rho = equations.weights(2 * k + 1)
+    commitment_scalars, pair_scalars = [], []
     g, h = 0, rho * lo
-    for bit, point, w in zip(bits, bit_commitments, weights, strict=True):
-        c0 = int.from_bytes(bit[_C0_AT:_Z0_AT], "big")
-        z0 = int.from_bytes(bit[_Z0_AT:_Z1_AT], "big")
-        z1 = int.from_bytes(bit[_Z1_AT:], "big")
+    for t, w in enumerate(weights):
+        at = first + BIT_PROOF_BYTES * t + _C0_AT
+        c0 = int.from_bytes(proof[at : at + SCALAR_BYTES], "big")
+        z0 = int.from_bytes(
+            proof[at + SCALAR_BYTES : at + 2 * SCALAR_BYTES], "big")
+        z1 = int.from_bytes(
+            proof[at + 2 * SCALAR_BYTES : at + 3 * SCALAR_BYTES], "big")
         if c0 >= Q or z0 >= Q or z1 >= Q:
             return False
-        rho0, rho1 = weight(), weight()
+        rho0, rho1 = bit_weights[2 * t], bit_weights[2 * t + 1]
         c1 = c - c0
-        encodings += (point, bit[:_A1_AT], bit[_A1_AT:_C0_AT])
-        scalars += (rho0 * c0 + rho1 * c1 + rho * w, rho0, rho1)
+        commitment_scalars.append(rho0 * c0 + rho1 * c1 + rho * w)
+        pair_scalars += (rho0, rho1)
         g += rho0 * z0 + rho1 * z1
         h -= rho1 * c1
+    equations.points += (statement, proof[COUNT_BYTES:first], *pairs)
+    equations.scalars.append(-rho)
+    equations.scalars += commitment_scalars
+    equations.scalars += pair_scalars
     equations.g += g
     equations.h += h
     return True

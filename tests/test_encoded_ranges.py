@@ -308,13 +308,14 @@ def test_wrong_bit_count_rejected(parts):
 
 def test_each_equation_has_its_own_weight(parts, monkeypatch):
     drawn: list[int] = []
-    weight = proofs.Batch.weight
+    weights = proofs._EncodedEquations.weights
 
-    def recording(self):
-        drawn.append(weight(self))
-        return drawn[-1]
+    def recording(count):
+        drawn.extend(weights(count))
+        return drawn[-count:]
 
-    monkeypatch.setattr(proofs.Batch, "weight", recording)
+    monkeypatch.setattr(proofs._EncodedEquations, "weights",
+                        staticmethod(recording))
     assert verify_encoded_ranges(CTX, parts) is True
     bits = sum(
         len(range_weights(lo, hi)) for part in parts for lo, hi in part[2]

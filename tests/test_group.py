@@ -377,3 +377,59 @@ def test_point_array_encode_follows_changes():
     assert [p.encode() for p in array.points()] == [
         array.encode()[i : i + 33] for i in range(0, 99, 33)]
     assert PointArray([]).encode() == b""
+
+
+@pytest.mark.parametrize("width", range(1, 17))
+def test_digits_match_shifts(width):
+    scalars = [0, 1, Q - 1, 2**256 - 1, 2**128 + 5, *random_scalars(20)]
+    windows = -(-256 // width)
+    digits = group._digits(scalars, width, windows)
+    for scalar, row in zip(scalars, digits.tolist(), strict=True):
+        assert row == [(scalar >> (width * w)) & ((1 << width) - 1)
+                       for w in range(windows)]
+
+
+def test_point_array_decode_matches_constructor():
+    points = random_points(5)
+    data = b"".join(p.encode() for p in points)
+
+    assert PointArray.decode(data).points() == points
+    assert len(PointArray.decode(b"")) == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x04" + bytes(32),
+        b"\x02" + (2**256 - 2**32 - 977).to_bytes(32, "big"),
+        b"\x02" + bytes(32),
+    ],
+    ids=["prefix", "x is p", "off curve"],
+)
+def test_point_array_decode_rejects_as_decode_point(data):
+    with pytest.raises(EncodingError) as expected:
+        decode_point(data)
+    with pytest.raises(EncodingError) as got:
+        PointArray.decode(G.encode() + data + H.encode())
+    assert str(got.value) == str(expected.value)
+
+
+def test_point_array_decode_x_near_p():
+    # x with 27 leading 0xff bytes takes the careful path, which must
+    # accept and reject exactly as decode_point does.
+    prime = 2**256 - 2**32 - 977
+    for x in range(prime - 40, prime):
+        data = b"\x03" + x.to_bytes(32, "big")
+        try:
+            expected = decode_point(data)
+        except EncodingError:
+            with pytest.raises(EncodingError):
+                PointArray.decode(G.encode() + data)
+        else:
+            assert PointArray.decode(G.encode() + data).point(1) == expected
+
+
+def test_point_array_decode_rejects_partial_point():
+    with pytest.raises(EncodingError, match="34 bytes are not a whole "
+                                            "number of 33-byte points"):
+        PointArray.decode(G.encode() + b"\x02")
