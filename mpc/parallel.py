@@ -43,8 +43,7 @@ from mpc.proofs import (
     ProofError,
     ProofReader,
     RangeProof,
-    commit_noise_bound_encoded,
-    commit_range_encoded,
+    commit_encoded,
     encode_count,
     one_hot_proof_size,
     prove_bounded_sum,
@@ -144,10 +143,11 @@ def prove_chunk(ctx: ProofContext, statement: InputStatement, start: int,
             zip(values, blindings, noise, noise_blindings, strict=True)):
         index = start + offset
         bound = statement.bounds[index]
-        commitment, proof = commit_range_encoded(
-            ctx, index, bound.lo, bound.hi, value, blinding)
-        noise_commitment, noise_proof = commit_noise_bound_encoded(
-            ctx, index, statement.noise_bounds[index], e, rho)
+        noise_bound = statement.noise_bounds[index]
+        commitment, proof = commit_encoded(
+            RANGE_KIND, ctx, index, bound.lo, bound.hi, value, blinding)
+        noise_commitment, noise_proof = commit_encoded(
+            NOISE_BOUND_KIND, ctx, index, -noise_bound, noise_bound, e, rho)
         commitments.append(commitment)
         noise_commitments.append(noise_commitment)
         ranges.append(proof)

@@ -1122,11 +1122,14 @@ def commit_range(
     As prove_range, for a commitment made here: it opens by
     construction, so only the range of `value` is checked (ValueError).
     """
-    commitment, *parts = _commit_range(ctx, index, lo, hi, value, blinding)
+    commitment, *parts = _commit_weighted(
+        RANGE_KIND, ctx, index, lo, hi, value, blinding
+    )
     return commitment, _range_proof(*parts)
 
 
-def commit_range_encoded(
+def commit_encoded(
+    kind: str,
     ctx: ProofContext,
     index: int,
     lo: int,
@@ -1134,33 +1137,38 @@ def commit_range_encoded(
     value: int,
     blinding: int,
 ) -> tuple[bytes, bytes]:
-    """As commit_range, but return the encodings of the commitment and
-    the proof. It makes no Point object per bit, so it is faster."""
-    commitment, *parts = _commit_range(ctx, index, lo, hi, value, blinding)
+    """As commit_range (kind "range") or commit_noise_bound (kind
+    "noise-bound", with lo = -T and hi = T), but return the encodings of
+    the commitment and the proof. It makes no Point object per bit, so
+    it is faster."""
+    commitment, *parts = _commit_weighted(
+        kind, ctx, index, lo, hi, value, blinding
+    )
     return commitment.encode(), _encode_weighted_bits(*parts)
 
 
-def _commit_range(
-    ctx: ProofContext,
-    index: int,
-    lo: int,
-    hi: int,
-    value: int,
-    blinding: int,
-) -> tuple[Point, PointArray, _ProvenBits]:
-    _check_index(index)
-    range_weights(lo, hi)
-    if not lo <= value <= hi:
-        raise ValueError("value is outside the range [lo, hi]")
-    return _commit_weighted(
-        RANGE_DOMAIN, [(b"lo", lo), (b"hi", hi)], ctx, index, lo, hi,
-        value, blinding,
-    )
+def _weighted_kind(
+    kind: str, lo: int, hi: int
+) -> tuple[bytes, list[tuple[bytes, int]]]:
+    """Return the domain and the bound labels of the transcript of a
+    range or noise-bound proof for [lo, hi].
+
+    Raises ValueError for another kind, or bounds that the proof's
+    verify function rejects.
+    """
+    if kind == RANGE_KIND:
+        range_weights(lo, hi)
+        return RANGE_DOMAIN, [(b"lo", lo), (b"hi", hi)]
+    if kind == NOISE_BOUND_KIND:
+        _check_noise_bound(hi)
+        if lo != -hi:
+            raise ValueError(f"a noise bound needs lo = -hi, got {lo}, {hi}")
+        return NOISE_BOUND_DOMAIN, [(b"T", hi)]
+    raise ValueError(f"{kind} proofs are not range or noise-bound proofs")
 
 
 def _commit_weighted(
-    domain: bytes,
-    labels: Sequence[tuple[bytes, int]],
+    kind: str,
     ctx: ProofContext,
     index: int,
     lo: int,
@@ -1168,9 +1176,14 @@ def _commit_weighted(
     value: int,
     blinding: int,
 ) -> tuple[Point, PointArray, _ProvenBits]:
-    """Commit to a value already checked to be in [lo, hi] and prove it
-    under `domain`, whose transcript binds the bounds as `labels`.
-    Returns the commitment, the bit commitments and the bit proofs."""
+    """Commit to a value in [lo, hi] and prove it, as a proof of `kind`;
+    return the commitment, the bit commitments and the bit proofs."""
+    _check_index(index)
+    domain, labels = _weighted_kind(kind, lo, hi)
+    if not lo <= value <= hi:
+        if kind == NOISE_BOUND_KIND:
+            raise ValueError("noise is outside [-T, T]")
+        raise ValueError("value is outside the range [lo, hi]")
     commitment = commit(value, blinding)
     transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     return (commitment, *_weighted_bits(
@@ -1327,40 +1340,11 @@ def commit_noise_bound(
     As prove_noise_bound, for a commitment made here: it opens by
     construction, so only the bound is checked (ValueError).
     """
-    commitment, *parts = _commit_noise_bound(ctx, index, bound, noise,
-                                             blinding)
-    return commitment, _range_proof(*parts)
-
-
-def commit_noise_bound_encoded(
-    ctx: ProofContext,
-    index: int,
-    bound: int,
-    noise: int,
-    blinding: int,
-) -> tuple[bytes, bytes]:
-    """As commit_noise_bound, but return the encodings of the commitment
-    and the proof. It makes no Point object per bit, so it is faster."""
-    commitment, *parts = _commit_noise_bound(ctx, index, bound, noise,
-                                             blinding)
-    return commitment.encode(), _encode_weighted_bits(*parts)
-
-
-def _commit_noise_bound(
-    ctx: ProofContext,
-    index: int,
-    bound: int,
-    noise: int,
-    blinding: int,
-) -> tuple[Point, PointArray, _ProvenBits]:
-    _check_index(index)
     _check_noise_bound(bound)
-    if not -bound <= noise <= bound:
-        raise ValueError("noise is outside [-T, T]")
-    return _commit_weighted(
-        NOISE_BOUND_DOMAIN, [(b"T", bound)], ctx, index, -bound, bound,
-        noise, blinding,
+    commitment, *parts = _commit_weighted(
+        NOISE_BOUND_KIND, ctx, index, -bound, bound, noise, blinding
     )
+    return commitment, _range_proof(*parts)
 
 
 def verify_noise_bound(
@@ -1492,13 +1476,7 @@ def _add_encoded_range(
     """Add one encoded proof's equations; return False if its counts,
     scalars or challenge already fail."""
     _check_index(index)
-    if kind == RANGE_KIND:
-        domain, labels = RANGE_DOMAIN, [(b"lo", lo), (b"hi", hi)]
-    else:
-        _check_noise_bound(hi)
-        if lo != -hi:
-            raise ValueError(f"a noise bound needs lo = -hi, got {lo}, {hi}")
-        domain, labels = NOISE_BOUND_DOMAIN, [(b"T", hi)]
+    domain, labels = _weighted_kind(kind, lo, hi)
     weights = range_weights(lo, hi)
     k = len(weights)
     if len(proof) != range_proof_size(k):
