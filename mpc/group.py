@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import secrets
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -444,8 +446,8 @@ class PointArray:
         create = lib.secp256k1_ec_pubkey_create
         keys = array._keys
         for i, scalar in enumerate(scalars):
-            if not create(_CTX, keys + i,
-                          (scalar % Q).to_bytes(SCALAR_BYTES, "big")):
+            scalar = operator.index(scalar) % Q
+            if not create(_CTX, keys + i, scalar.to_bytes(SCALAR_BYTES, "big")):
                 raise ValueError(
                     f"scalar {i} is 0 mod q, so its multiple of G is the "
                     "identity"
@@ -471,23 +473,27 @@ class PointArray:
     def add(self, indices: Sequence[int], point: Point) -> None:
         """Add `point` to each point at `indices`, in place.
 
-        Raises ValueError if a sum is the identity, which leaves the
-        points before it changed.
+        Raises IndexError, before any change, for an index out of range,
+        and ValueError if a sum is the identity, which leaves the points
+        before it changed.
         """
+        slots = [self._slot(i) for i in indices]
         if point._raw is None:
             return
         self._encoded = None
         total = _new_key()
         combine = lib.secp256k1_ec_pubkey_combine
-        for i in indices:
-            summed = combine(_CTX, total, [self._slot(i), point._raw], 2)
+        for i, slot in zip(indices, slots):
+            summed = combine(_CTX, total, [slot, point._raw], 2)
             self._store(i, total, summed)
 
     def negate(self, indices: Sequence[int]) -> None:
-        """Negate each point at `indices`, in place."""
+        """Negate each point at `indices`, in place (IndexError, before
+        any change, for an index out of range)."""
+        slots = [self._slot(i) for i in indices]
         self._encoded = None
-        for i in indices:
-            lib.secp256k1_ec_pubkey_negate(_CTX, self._slot(i))
+        for slot in slots:
+            lib.secp256k1_ec_pubkey_negate(_CTX, slot)
 
     def encode(self) -> bytes:
         """Return the 33-byte compressed encodings of the points, one
@@ -632,7 +638,8 @@ whose fixed cost (about 10 us, measured) a single point does not repay."""
 def _table_digits(scalar: int) -> bytes:
     """Return the bytes d_j, lowest first, with scalar = sum_j (d_j + 1)
     * 256^j mod q: byte j picks entry d_j of table row j."""
-    return ((scalar - _TABLE_SHIFT) % Q).to_bytes(_TABLE_BYTES, "little")
+    return ((operator.index(scalar) - _TABLE_SHIFT) % Q).to_bytes(
+        _TABLE_BYTES, "little")
 
 
 class FixedBase:
@@ -646,7 +653,11 @@ class FixedBase:
         if point.is_identity:
             raise ValueError("a fixed base must not be the identity")
         self.point = point
+        # The table and the first entry of each row, built once: the
+        # rows' pointers do not keep the table alive, so they travel
+        # together.
         self._table = None
+        self._lock = threading.Lock()
         self._row_offsets = np.arange(_TABLE_BYTES, dtype=np.uint64) * (
             _TABLE_ROW * _KEY_BYTES
         )
@@ -656,21 +667,29 @@ class FixedBase:
         self._entries()
 
     def _entries(self):
-        if self._table is None:
-            table = ffi.new("secp256k1_pubkey[]", _TABLE_BYTES * _TABLE_ROW)
-            combine = lib.secp256k1_ec_pubkey_combine
-            step = self.point
-            for j in range(_TABLE_BYTES):
-                row = table + j * _TABLE_ROW
-                row[0] = step._raw[0]
-                for e in range(1, _TABLE_ROW):
-                    # Entry e of row j is (e + 1) * 256^j * P, never the
-                    # identity because q is a prime above 2^8.
-                    combine(_CTX, row + e, [row + e - 1, step._raw], 2)
-                step = Point(_new_key(row + _TABLE_ROW - 1))
-            self._table = table
-            self._rows = [table + _TABLE_ROW * j for j in range(_TABLE_BYTES)]
-        return self._table
+        """Return the table and its rows, built on first use, once even
+        when several threads ask at the same time."""
+        built = self._table
+        if built is None:
+            with self._lock:
+                built = self._table
+                if built is None:
+                    built = self._table = self._build()
+        return built
+
+    def _build(self):
+        table = ffi.new("secp256k1_pubkey[]", _TABLE_BYTES * _TABLE_ROW)
+        combine = lib.secp256k1_ec_pubkey_combine
+        step = self.point
+        for j in range(_TABLE_BYTES):
+            row = table + j * _TABLE_ROW
+            row[0] = step._raw[0]
+            for e in range(1, _TABLE_ROW):
+                # Entry e of row j is (e + 1) * 256^j * P, never the
+                # identity because q is a prime above 2^8.
+                combine(_CTX, row + e, [row + e - 1, step._raw], 2)
+            step = Point(_new_key(row + _TABLE_ROW - 1))
+        return table, [table + _TABLE_ROW * j for j in range(_TABLE_BYTES)]
 
     def add_to(self, array: PointArray, scalars: Sequence[int]) -> None:
         """Add scalars[i]*P to point i of `array`, in place, in variable
@@ -680,18 +699,19 @@ class FixedBase:
         read depend on them, so a process that watches the cache can
         learn them. Raises ValueError if a sum is the identity.
         """
+        if not isinstance(array, PointArray):
+            raise TypeError("add_to needs a PointArray")
         count = len(array)
         if len(scalars) != count:
             raise ValueError(f"{count} points but {len(scalars)} scalars")
         if count == 0:
             return
-        table = self._entries()
+        table, rows = self._entries()
         array._encoded = None
         keys = array._keys
         total = _new_key()
         combine = lib.secp256k1_ec_pubkey_combine
         if count < _TABLE_VECTOR_FROM:
-            rows = self._rows
             for i, scalar in enumerate(scalars):
                 pointers = [row + digit for row, digit
                             in zip(rows, _table_digits(scalar))]

@@ -488,7 +488,8 @@ def _drawer(nonces: Iterator[int] | None, count: int) -> Callable[[], int]:
         try:
             return next(nonces) % Q
         except StopIteration:
-            raise ValueError("the test nonce iterator ran out") from None
+            raise ValueError(f"the test nonce iterator ran out; this proof "
+                             f"draws {count} nonces") from None
 
     return draw
 
@@ -549,14 +550,16 @@ def _prove_bits(
     # scalar the proof reveals, through the table of multiples of H.
     draws = [(draw(), draw(), draw()) for _ in bits]
     flips = [bit == 1 for bit in bits]
-    sims = PointArray.base_mul(
-        [Q - u if flip else u for flip, (_, _, u) in zip(flips, draws)]
-    )
+    starts = [-u % Q if flip else u for flip, (_, _, u) in zip(flips, draws)]
+    # A start of 0 only comes from a test nonce. An array cannot contain
+    # the identity, so such a start is G until G is taken off again.
+    sims = PointArray.base_mul([start or 1 for start in starts])
     H_MULTIPLES.add_to(sims, [
         # A forced digit other than 0 or 1 takes branch 0 as real.
         c_sim if bit in (0, 1) else c_sim * (1 - bit) % Q
         for bit, (_, c_sim, _) in zip(bits, draws)
     ])
+    sims.add([t for t, start in enumerate(starts) if not start], -G)
     sims.negate([t for t, flip in enumerate(flips) if flip])
     reals = PointArray.base_mul([k for k, _, _ in draws])
     real_data, sim_data = reals.encode(), sims.encode()
@@ -935,11 +938,17 @@ def _weighted_bits(
     )
     top_blinding = (blinding - low_sum) * pow(weights[-1], -1, Q) % Q
     bit_blindings.append(top_blinding)
-    bit_commitments = PointArray.base_mul(bit_blindings)
-    bit_commitments.add([t for t, d in enumerate(digits) if d == 1], H)
-    for t, digit in enumerate(digits):
-        if digit not in (0, 1):  # Only from a forced prover.
-            bit_commitments.add([t], H * digit)
+    # A bit blinding of 0 comes from a caller's blinding, such as 0 for a
+    # one-bit range. Its commitment d*H starts as G, which is taken off
+    # again, because an array cannot contain the identity.
+    bit_commitments = PointArray.base_mul([r or 1 for r in bit_blindings])
+    bit_commitments.add(
+        [t for t, (d, r) in enumerate(zip(digits, bit_blindings))
+         if d == 1 and r], H)
+    for t, (digit, r) in enumerate(zip(digits, bit_blindings)):
+        # Digits other than 0 and 1 come only from a forced prover.
+        if digit not in (0, 1) or not r:
+            bit_commitments.add([t], H * digit - (IDENTITY if r else G))
 
     # Step 2: the AND of bit proofs over the same transcript.
     data = bit_commitments.encode()
