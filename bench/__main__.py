@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
 
         grid = QUICK_VERIFIED if args.quick else [
             (n, b) for b in FULL_VERIFIED_BITS for n in FULL_VERIFIED_N]
+        # Keep the end-to-end time of the target case from earlier runs,
+        # so that the page shows the spread and not only the last run.
+        data["verified_history"] = report.verified_history(previous)
+        data["verified_date"] = data["date"]
         data["verified"] = []
         data["proof_workers"] = verified.PROOF_WORKERS
         for n, bits in grid:

@@ -1,0 +1,67 @@
+"""Tests of the verified target line of the benchmark page (bench.report).
+
+The end-to-end time of the target case varies between runs on a shared
+machine, so the page keeps the earlier runs' times and states when the
+target was met in the last run only.
+"""
+
+from __future__ import annotations
+
+from bench import report
+
+
+def case(seconds: float | None) -> dict:
+    e2e = ({"status": "timed out after 200 s"} if seconds is None
+           else {"status": "ok", "seconds": seconds})
+    return {"n": 1000, "bits": 16, "e2e": e2e,
+            "proofs": {"bits_per_party": 38000}}
+
+
+def page(seconds: float, history: list[dict]) -> dict:
+    return {"machine": {"nproc": 2}, "verified": [case(seconds)],
+            "verified_history": history}
+
+
+def verified_line(data: dict) -> str:
+    lines = [line for line in report._target_lines(data)
+             if line.startswith("- Verified")]
+    assert len(lines) == 1
+    return lines[0]
+
+
+def test_history_adds_previous_run():
+    previous = {"date": "d1", "verified": [case(15.7)],
+                "verified_history": [{"date": "d0", "seconds": 14.0}]}
+    assert report.verified_history(previous) == [
+        {"date": "d0", "seconds": 14.0}, {"date": "d1", "seconds": 15.7}]
+
+
+def test_history_prefers_section_date():
+    previous = {"date": "later", "verified_date": "d1",
+                "verified": [case(12.0)]}
+    assert report.verified_history(previous) == [
+        {"date": "d1", "seconds": 12.0}]
+
+
+def test_history_skips_timed_out_run():
+    previous = {"date": "d1", "verified": [case(None)]}
+    assert report.verified_history(previous) == []
+
+
+def test_met_in_last_run_only():
+    line = verified_line(page(13.5, [{"date": "d1", "seconds": 15.7}]))
+    assert "13.5 s, met in this run only." in line
+    assert "Earlier runs of this section: 15.7 s (d1); 1 of them over " \
+           "the target." in line
+
+
+def test_met_in_every_run():
+    line = verified_line(page(13.5, [{"date": "d1", "seconds": 14.2}]))
+    assert "13.5 s, met." in line
+    assert "Earlier runs of this section: 14.2 s (d1)." in line
+
+
+def test_not_met_without_history():
+    line = verified_line(page(15.7, []))
+    assert "15.7 s, NOT met." in line
+    assert "Earlier runs" not in line
