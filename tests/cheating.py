@@ -35,6 +35,7 @@ import grpc
 from mpc import field as fp
 from mpc.group import POINT_BYTES, Q, SCALAR_BYTES, random_scalar
 from mpc.job import JobOutcome, Party
+from mpc.parallel import prove_chunk
 from mpc.proofs import COUNT_BYTES
 from mpc.transport import (
     Message,
@@ -205,8 +206,14 @@ class CheatingTransport(Transport):
         on_message = self.party.on_message
 
         async def tapped_run_cpu(fn: Callable[..., Any], *args: Any) -> Any:
-            if fn is make_commit_bundle:
-                self.witnesses[args[0].job_id] = Witness(*args)
+            if fn is prove_chunk:
+                ctx, statement, start, *witness = args
+                if start != 0 or len(witness[0]) != statement.size:
+                    raise RuntimeError("the cheating harness needs the "
+                                       "whole input in one chunk: run the "
+                                       "party with one proof worker")
+                self.witnesses[ctx.job_id] = Witness(ctx, statement,
+                                                     *witness)
             return await run_cpu(fn, *args)
 
         async def tapped_on_message(message: Message) -> None:

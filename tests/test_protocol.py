@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 
 import numpy as np
@@ -174,9 +173,11 @@ def test_forged_range_proof_aborts_naming_party(monkeypatch):
     hooks = {p: Hooks(vectors={"v": vectors[p]}) for p in parties}
     # Let every party skip its own range check, so bob's out-of-range
     # input reaches the prover, which is forced to prove it anyway.
-    monkeypatch.setattr(
-        "mpc.job.make_commit_bundle",
-        functools.partial(make_commit_bundle, _unchecked=True))
+
+    async def forced_bundle(run_cpu, chunks, *args):
+        return make_commit_bundle(*args, _unchecked=True)
+
+    monkeypatch.setattr(jobs.parallel, "make_bundle", forced_bundle)
     monkeypatch.setattr(jobs.JobRun, "_check_own_input",
                         lambda self, statement, values: None)
 
