@@ -738,9 +738,12 @@ class JobRun:
         try:
             info = load_peer_json(body)
             raw = info["declarations"]
-            if list(raw) != list(self.spec.parties):
-                raise ValueError("declarations do not list the parties "
-                                 "in job order")
+            # The start message is canonical JSON, whose keys are sorted,
+            # so the parties are compared as sets, not in job order.
+            if not isinstance(raw, dict) or set(raw) != set(
+                    self.spec.parties):
+                raise ValueError("declarations do not cover exactly the "
+                                 "job's parties")
             declarations = {p: self._parse_declaration(raw[p])
                             for p in self.spec.parties}
         except (ValueError, KeyError, TypeError) as exc:

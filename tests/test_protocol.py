@@ -55,6 +55,48 @@ def test_vector_job_equals_plain_sum(num_parties):
         assert outcome.result["queries"][0]["values"] == expected
 
 
+@pytest.mark.parametrize(
+    "parties",
+    [["carol", "alice", "bob"], [f"p{i}" for i in range(11)]],
+    ids=["reversed", "p10 before p2"],
+)
+def test_parties_out_of_sorted_order(parties):
+    # The start message is canonical JSON with sorted keys, which must
+    # not break a job whose party list is in another order.
+    spec = vector_job(parties)
+    vectors = random_vectors(parties, 4, -50, 50)
+    hooks = {p: Hooks(vectors={"v": vectors[p]}) for p in parties}
+
+    outcomes = run(run_in_memory(spec, hooks))
+
+    expected = [sum(vectors[p][k] for p in parties) for k in range(4)]
+    for party in parties:
+        outcome = outcomes[party]
+        assert outcome.state == "completed", outcome.reason
+        assert outcome.result["queries"][0]["values"] == expected
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["alice", "bob"], ["alice", "bob", "carol", "dave"]],
+    ids=["missing", "extra"],
+)
+def test_start_naming_other_parties_rejected(names):
+    spec = vector_job(["carol", "alice", "bob"])
+    declarations = {name: {"max_records": {}} for name in names}
+    body = jobs._canonical({"declarations": declarations})
+
+    async def check_start():
+        job = jobs.JobRun(Party("bob", Hooks()), bytes(16), spec,
+                          {"max_records": {}})
+        job._check_start(body)
+
+    with pytest.raises(jobs.JobAborted) as info:
+        run(check_start())
+    assert info.value.culprits == ["carol"]
+    assert "do not cover exactly the job's parties" in info.value.reason
+
+
 @pytest.mark.parametrize("num_parties", [2, 3, 5])
 def test_semi_honest_job_equals_plain_sum(num_parties):
     parties = PARTY_IDS[:num_parties]
