@@ -58,7 +58,9 @@ def machine() -> dict:
     return {
         "cpu": cpu, "nproc": os.cpu_count(), "memory": memory,
         "python": platform.python_version(), "numpy": numpy.__version__,
-        "mpyc": mpyc_version, "load_before": _load(),
+        "mpyc": mpyc_version,
+        "coincurve": importlib.metadata.version("coincurve"),
+        "load_before": _load(),
     }
 
 

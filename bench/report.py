@@ -15,7 +15,10 @@ TARGET_VERIFIED_SECONDS = 15.0
 
 
 def _mb(value) -> str:
-    return "-" if value is None else f"{value / 1e6:.1f}"
+    if value is None:
+        return "-"
+    # Three decimals below 1 MB, so that a 44 KB proof is not 0.0.
+    return f"{value / 1e6:.3f}" if value < 1e6 else f"{value / 1e6:.1f}"
 
 
 def _s(value) -> str:
@@ -302,6 +305,8 @@ def markdown(data: dict, figures: list[str]) -> str:
         f"python:    {machine['python']}",
         f"numpy:     {machine['numpy']}",
         f"mpyc:      {machine['mpyc']}",
+        *([f"coincurve: {machine['coincurve']}"]
+          if "coincurve" in machine else []),
         f"load avg:  {machine['load_before']} (before), "
         f"{data.get('load_after', '?')} (after)",
         f"runs:      {data['runs']} per case, timeout {data['timeout']:g} s "
@@ -379,7 +384,8 @@ def markdown(data: dict, figures: list[str]) -> str:
             "batches the same multi-scalar multiplication over raw "
             "points (the module gives the counts). prove_bit checks that its "
             "commitment opens, as its contract requires, and so does its "
-            "minimal implementation.",
+            "minimal implementation. Each per-bit row is the median of "
+            f"{secp.get('rounds', 5)} rounds.",
             "",
             table(["operation", "microseconds"],
                   [[k, f"{v:.1f}"] for k, v in

@@ -214,7 +214,7 @@ def measure(rounds: int = 5) -> dict:
             verify_batch, _raw_batch(raw, BATCH_PROOFS * RANGE_BITS), 1,
             BATCH_PROOFS * RANGE_BITS, 1),
     }
-    out: dict = {"operations_us": {}, "cases": {}}
+    out: dict = {"operations_us": {}, "cases": {}, "rounds": rounds}
     for name, (protocol, ops, calls, per, raw_calls) in cases.items():
         ratios, proto_times, raw_times = [], [], []
         for _ in range(rounds):
