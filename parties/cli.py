@@ -259,16 +259,31 @@ def format_query_rows(
                              bool(exact), mark))
             continue
         count = len(query["values"])
-        bins = query.get("bins") or [None] * count
+        bins = query.get("bins")
         truth = exact.get(name) or [None] * count
-        for label, value, interval, true in zip(
-            bins, query["values"], query["intervals95"], truth
-        ):
-            if isinstance(label, list):
-                label = f"[{label[0]:g},{label[1]:g})"
-            rows.append(_row(f"{name} {label}", value, interval, true,
-                             bool(exact), mark))
+        for index, (value, interval, true) in enumerate(zip(
+            query["values"], query["intervals95"], truth
+        )):
+            if index == MAX_ELEMENT_ROWS and count > MAX_ELEMENT_ROWS + 1:
+                rows.append(f"{name}: {count - index} more elements; "
+                            "`mpc job result JOB --csv FILE` writes them "
+                            "all")
+                break
+            if bins is None:
+                label = f"{name}[{index}]"
+            elif isinstance(bins[index], list):
+                low, high = bins[index]
+                label = f"{name} [{low:g},{high:g})"
+            else:
+                label = f"{name} {bins[index]}"  # A category.
+            rows.append(_row(label, value, interval, true, bool(exact),
+                             mark))
     return rows
+
+
+MAX_ELEMENT_ROWS = 20
+"""Elements of a vector or histogram shown before the rest is summed up
+in one line."""
 
 
 def _number(value: Any) -> str:
