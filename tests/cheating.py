@@ -384,6 +384,13 @@ class CheatingTransport(Transport):
     async def _equivocate(self, recipient: str, message: Message,
                           timeout: float) -> None:
         victim = self._need_victim(message.job_id)
+        if message.phase == "abort":
+            # The cheater's own echo check blames the victim, and an abort
+            # that arrived before an honest party's own check would be
+            # trusted for its culprits (a known gap, checked by
+            # test_memory_abort_cannot_frame_honest_party). Staying silent
+            # keeps this case about the honest parties' own checks.
+            return
         if message.phase != "commit" or recipient != victim:
             await self._forward(recipient, message, timeout)
             return

@@ -199,15 +199,15 @@ def test_at_most_k_ones_forged_proof_names_cheater(monkeypatch):
     # bundle claims a sum in [0, 3] for a sum of 4.
     monkeypatch.setattr(jobs.JobRun, "_check_own_input",
                         lambda self, statement, values: None)
-    forged = functools.partial(make_commit_bundle, _unchecked=True)
+    make_bundle = jobs.parallel.make_bundle
 
-    async def run_cpu(fn, *args):
-        if fn is make_commit_bundle and args[0].party_id == "bob":
-            fn = forged
-        return await jobs.run_in_thread(fn, *args)
+    async def forced_for_bob(run_cpu, chunks, ctx, *args):
+        if ctx.party_id == "bob":
+            return make_commit_bundle(ctx, *args, _unchecked=True)
+        return await make_bundle(run_cpu, chunks, ctx, *args)
 
-    outcomes = asyncio.run(run_in_memory(spec, hooks_for(vectors),
-                                         run_cpu=run_cpu))
+    monkeypatch.setattr(jobs.parallel, "make_bundle", forced_for_bob)
+    outcomes = asyncio.run(run_in_memory(spec, hooks_for(vectors)))
 
     for party in ("alice", "carol"):
         assert outcomes[party].state == "aborted"
