@@ -186,6 +186,9 @@ class JobSpec:
 
 
 def _number(value: object, key: str) -> float:
+    # None is a key left out (TOML has no null; a JSON null reads the same).
+    if value is None:
+        raise SpecError(f"{key} is missing: set it to a number")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{key} must be a number, got {_show(value)}")
     number = float(value)
@@ -195,6 +198,9 @@ def _number(value: object, key: str) -> float:
 
 
 def _integer(value: object, key: str, low: int, high: int) -> int:
+    if value is None:
+        raise SpecError(
+            f"{key} is missing: set it to an integer in [{low}, {high}]")
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(f"{key} must be an integer, got {_show(value)}")
     if not low <= value <= high:
@@ -203,6 +209,8 @@ def _integer(value: object, key: str, low: int, high: int) -> int:
 
 
 def _text(value: object, key: str) -> str:
+    if value is None:
+        raise SpecError(f"{key} is missing: set it to a non-empty string")
     if not isinstance(value, str) or not value.strip():
         raise SpecError(
             f"{key} must be a non-empty string, got {_show(value)}")

@@ -504,3 +504,22 @@ def test_spec_from_json_rejects_rule(path: tuple[Any, ...], value: Any,
 
 def test_spec_from_json_returns_jobspec() -> None:
     assert isinstance(spec_from_json(json.dumps(valid_json())), JobSpec)
+
+
+@pytest.mark.parametrize(
+    "query, key, expected",
+    [
+        (VECTOR, "length",
+         "query[0].length is missing: set it to an integer in [1, "),
+        ({**BINS, "bins": {"start": 0, "width": 10}}, None,
+         "query[0].bins.count is missing: set it to an integer in [1, "),
+        ({**BINS, "bins": {"start": 0, "count": 10}}, None,
+         "query[0].bins.width is missing: set it to a number"),
+    ],
+    ids=["vector length", "bins count", "bins width"],
+)
+def test_missing_key_says_missing(query, key, expected):
+    table = query_without(query, key) if key else one_query(query)
+    with pytest.raises(SpecError) as info:
+        parse_spec(table)
+    assert str(info.value).startswith(expected)
