@@ -365,17 +365,23 @@ def cmd_budget(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(budget, indent=2))
         return 0
-    print(
-        f"{'dataset':<16} {'cap':>8} {'spent':>8} {'reserved':>9} "
-        f"{'remaining':>10}"
-    )
-    for name, row in budget.items():
-        print(
-            f"{name:<16} {row['cap_epsilon']:>8.3f} "
-            f"{row['spent_epsilon']:>8.3f} {row['reserved_epsilon']:>9.3f}"
-            f" {row['remaining_epsilon']:>10.3f}"
-        )
+    print("\n".join(format_budget(budget)))
     return 0
+
+
+def format_budget(budget: dict[str, dict[str, float]]) -> list[str]:
+    """Return the rows of the budget table: the epsilon and the delta
+    budget of each dataset, each with its cap, spent, reserved and
+    remaining amounts."""
+    rows = [f"{'dataset':<16} {'budget':<8} {'cap':>10} {'spent':>10} "
+            f"{'reserved':>10} {'remaining':>10}"]
+    for name, row in budget.items():
+        for kind, shown in (("epsilon", "{:>10.3f}"), ("delta", "{:>10.3g}")):
+            figures = " ".join(
+                shown.format(row[f"{state}_{kind}"])
+                for state in ("cap", "spent", "reserved", "remaining"))
+            rows.append(f"{name:<16} {kind:<8} {figures}")
+    return rows
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -1,14 +1,15 @@
-"""Tests of the result table that `mpc job submit`, `show` and `result`
-print (parties.cli.format_query_rows).
+"""Tests of the tables that `mpc job submit`, `show`, `result` and `budget`
+print (parties.cli.format_query_rows and format_budget).
 
 A vector's elements are labelled by index, a histogram's by bin or
 category, and a long vector is cut after MAX_ELEMENT_ROWS rows with a
-line that points to the CSV export.
+line that points to the CSV export. The budget table shows the delta
+budget beside the epsilon budget.
 """
 
 from __future__ import annotations
 
-from parties.cli import MAX_ELEMENT_ROWS, format_query_rows
+from parties.cli import MAX_ELEMENT_ROWS, format_budget, format_query_rows
 
 
 def vector(name: str, count: int, **extra) -> dict:
@@ -44,3 +45,16 @@ def test_long_vector_cut_with_pointer_to_csv():
 def test_one_row_over_the_cut_still_shown():
     rows = format_query_rows([vector("v", MAX_ELEMENT_ROWS + 1)], {}, True)
     assert labels(rows)[-1] == f"v[{MAX_ELEMENT_ROWS}]"
+
+
+def test_budget_shows_epsilon_and_delta():
+    budget = {"adult": {
+        "cap_epsilon": 5.0, "spent_epsilon": 1.08, "reserved_epsilon": 0.0,
+        "remaining_epsilon": 3.92, "cap_delta": 1e-05, "spent_delta": 1e-05,
+        "reserved_delta": 0.0, "remaining_delta": 0.0,
+    }}
+    rows = format_budget(budget)
+    assert rows[1].split() == ["adult", "epsilon", "5.000", "1.080",
+                               "0.000", "3.920"]
+    assert rows[2].split() == ["adult", "delta", "1e-05", "1e-05", "0",
+                               "0"]
