@@ -185,6 +185,17 @@ def truncation_delta(
     return (1.0 + math.exp(eps)) * m * n * _TRUNCATION_PROB
 
 
+def truncation_message(delta: float, d_trunc: float, num_parties: int,
+                       elements: int) -> str:
+    """Return the error for a delta that the truncation alone uses up."""
+    return (
+        f"delta={delta!r} must exceed the truncation delta {d_trunc:.3g} "
+        f"for {num_parties} parties and {elements} elements. That delta "
+        "grows as e^epsilon, so lower epsilon, raise delta, or choose "
+        "mechanism \"discrete_laplace\" (pure epsilon-DP with delta = 0)"
+    )
+
+
 # Noise plans --------------------------------------------------------------
 
 
@@ -357,10 +368,7 @@ def plan_noise(
 
     delta_mech = float(delta) - d_trunc
     if delta_mech <= 0:
-        raise ValueError(
-            f"delta={delta!r} must exceed the truncation delta "
-            f"{d_trunc:.3g} for {m} parties and {n} elements"
-        )
+        raise ValueError(truncation_message(delta, d_trunc, m, n))
 
     # Split the required coins over the m - t honest parties. The check
     # after rounding guards the split against delta not being monotone.

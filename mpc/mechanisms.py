@@ -438,9 +438,7 @@ def plan_discrete_gaussian(*, sensitivity: int, epsilon: float,
     delta_mech = float(delta) - d_trunc
     if delta_mech <= 0:
         raise ValueError(
-            f"delta={delta!r} must exceed the truncation delta "
-            f"{d_trunc:.3g} for {num_parties} parties and {elements} "
-            "elements")
+            dp.truncation_message(delta, d_trunc, num_parties, elements))
 
     # Step 1: the largest rho that meets epsilon at delta_mech.
     rho_max = epsilon_to_zcdp(eps, delta_mech)

@@ -468,6 +468,14 @@ def test_plan_noise_binomial_rejects_delta_below_truncation():
         dp.plan_noise("binomial", 2, 1.0, 1e-12, 3, elements=10)
 
 
+def test_plan_noise_large_epsilon_says_what_to_change():
+    # At epsilon 50 the truncation delta is about 1e10, far above 1.
+    with pytest.raises(ValueError) as info:
+        dp.plan_noise("binomial", 1, 50.0, 1e-6, 3)
+    assert "lower epsilon, raise delta, or choose mechanism " \
+           '"discrete_laplace"' in str(info.value)
+
+
 def test_plan_noise_sensitivity_37_is_fast():
     # Measured at about 0.05 s on a 2-core VM, for about 2.7 million
     # coins. The bound leaves room for slower machines.

@@ -92,7 +92,7 @@ def test_predicate_rejects_bad_args(args, words):
     ({"kind": "vector", "length": 4, "predicate": "at_most_k_ones",
       "predicate_args": {"k": 1}, "scale": 2}, "scale must be 0"),
     ({"kind": "vector", "length": 4, "predicate_args": {"k": 1}},
-     "predicate must be a non-empty string"),
+     "predicate is missing: set it to a non-empty string"),
     ({"kind": "count", "dataset": "d", "predicate": "at_most_k_ones"},
      "only vector queries take a predicate"),
 ])
