@@ -631,6 +631,10 @@ class JobRun:
             await fastpath.run_semi_honest(self, plans)
             return
 
+        # The commit phase starts before the inputs are read and the
+        # noise is sampled, so its time includes them: binomial noise
+        # for a wide clip range takes seconds.
+        self._enter("commit")
         values, dropped = self._inputs()
         noise, noise_blindings = await self._noise(plans)
         if verified:
@@ -815,7 +819,6 @@ class JobRun:
                       values: list[int], blindings: list[int],
                       noise: list[int], noise_blindings: list[int]
                       ) -> dict[str, bytes]:
-        self._enter("commit")
         own = self.party.party_id
         statement = statements[own]
         self._check_own_input(statement, values)

@@ -97,6 +97,26 @@ def test_start_naming_other_parties_rejected(names):
     assert "do not cover exactly the job's parties" in info.value.reason
 
 
+def test_input_reading_counts_as_commit_time():
+    parties = PARTY_IDS[:2]
+    spec = vector_job(parties)
+
+    class SlowInputs(Hooks):
+        def inputs(self, job_hex, spec):
+            time.sleep(0.3)
+            return super().inputs(job_hex, spec)
+
+    # Only the initiator is slow: the parties share one event loop here,
+    # so a sleep in one party's inputs would stall the others' phases.
+    hooks = {"alice": SlowInputs(vectors={"v": [1, 2, 3, 4]}),
+             "bob": Hooks(vectors={"v": [1, 2, 3, 4]})}
+    outcomes = run(run_in_memory(spec, hooks))
+
+    timings = outcomes["alice"].result["timings"]
+    assert timings["commit"] >= 0.3
+    assert timings["propose"] < 0.3
+
+
 @pytest.mark.parametrize("num_parties", [2, 3, 5])
 def test_semi_honest_job_equals_plain_sum(num_parties):
     parties = PARTY_IDS[:num_parties]
