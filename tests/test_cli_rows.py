@@ -4,12 +4,20 @@ print (parties.cli.format_query_rows and format_budget).
 A vector's elements are labelled by index, a histogram's by bin or
 category, and a long vector is cut after MAX_ELEMENT_ROWS rows with a
 line that points to the CSV export. The budget table shows the delta
-budget beside the epsilon budget.
+budget beside the epsilon budget, and the progress display shows each
+phase once.
 """
 
 from __future__ import annotations
 
-from parties.cli import MAX_ELEMENT_ROWS, format_budget, format_query_rows
+import asyncio
+
+from parties.cli import (
+    MAX_ELEMENT_ROWS,
+    format_budget,
+    format_query_rows,
+    submit_and_watch,
+)
 
 
 def vector(name: str, count: int, **extra) -> dict:
@@ -58,3 +66,40 @@ def test_budget_shows_epsilon_and_delta():
                                "0.000", "3.920"]
     assert rows[2].split() == ["adult", "delta", "1e-05", "1e-05", "0",
                                "0"]
+
+
+class FakeClient:
+    """A control client whose watch repeats a phase, as a daemon's
+    history can when a phase is recorded twice."""
+
+    events = [("running", "propose"), ("running", "propose"),
+              ("running", "commit"), ("completed", "check")]
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+    async def submit(self, table):
+        return "job-1"
+
+    async def watch(self, job_id):
+        for state, phase in self.events:
+            yield {"state": state, "phase": phase}
+
+    async def job(self, job_id):
+        return {"job_id": job_id, "state": "completed"}
+
+
+def test_progress_shows_each_phase_once(monkeypatch, capsys):
+    from parties import client
+
+    monkeypatch.setattr(client.ControlClient, "from_config_file",
+                        staticmethod(lambda path: FakeClient()))
+    asyncio.run(submit_and_watch("party.toml", {}, quiet=False))
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "job job-1 submitted"
+    assert [line.split()[-1] for line in lines[1:]] == [
+        "propose", "commit", "done"]
