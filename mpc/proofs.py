@@ -605,6 +605,14 @@ DIRECT_BELOW = 200
 measured where one multi-scalar multiplication starts to pay off)."""
 
 
+def _random_weights(count: int) -> list[int]:
+    """Return `count` fresh random 128-bit weights, from one read of the
+    OS CSPRNG."""
+    data = secrets.token_bytes(WEIGHT_BYTES * count)
+    return [int.from_bytes(data[at : at + WEIGHT_BYTES], "big")
+            for at in range(0, len(data), WEIGHT_BYTES)]
+
+
 class Batch:
     """Verification equations of many proofs, checked at once.
 
@@ -633,12 +641,8 @@ class Batch:
         if not self._weights:
             # Blocks grow, so a one-proof batch reads 128 bytes and a
             # large one a few kilobytes at a time.
-            data = secrets.token_bytes(WEIGHT_BYTES * self._block)
+            self._weights = _random_weights(self._block)
             self._block = min(2 * self._block, 1024)
-            self._weights = [
-                int.from_bytes(data[i : i + WEIGHT_BYTES], "big")
-                for i in range(0, len(data), WEIGHT_BYTES)
-            ]
         return self._weights.pop()
 
     def add_term(self, point: Point, scalar: int) -> None:
@@ -1422,14 +1426,6 @@ class _EncodedEquations:
         self.g = 0
         self.h = 0
 
-    @staticmethod
-    def weights(count: int) -> list[int]:
-        """Return `count` fresh random 128-bit weights, from one read of
-        the OS CSPRNG."""
-        data = secrets.token_bytes(WEIGHT_BYTES * count)
-        return [int.from_bytes(data[at : at + WEIGHT_BYTES], "big")
-                for at in range(0, len(data), WEIGHT_BYTES)]
-
     def holds(self) -> bool:
         try:
             points = PointArray.decode(b"".join(self.points))
@@ -1517,7 +1513,7 @@ def _add_encoded_range(
     # z0*G) and rho1*(A1 + c1*(C_t - H) - z1*G), as _add_bit_terms has.
     # The points go in as the statement, the k bit commitments, then
     # the k pairs (A0, A1).
-    *bit_weights, rho = equations.weights(2 * k + 1)
+    *bit_weights, rho = _random_weights(2 * k + 1)
     commitment_scalars, pair_scalars = [], []
     g, h = 0, rho * lo
     for t, w in enumerate(weights):

@@ -308,14 +308,13 @@ def test_wrong_bit_count_rejected(parts):
 
 def test_each_equation_has_its_own_weight(parts, monkeypatch):
     drawn: list[int] = []
-    weights = proofs._EncodedEquations.weights
+    weights = proofs._random_weights
 
     def recording(count):
         drawn.extend(weights(count))
         return drawn[-count:]
 
-    monkeypatch.setattr(proofs._EncodedEquations, "weights",
-                        staticmethod(recording))
+    monkeypatch.setattr(proofs, "_random_weights", recording)
     assert verify_encoded_ranges(CTX, parts) is True
     bits = sum(
         len(range_weights(lo, hi)) for part in parts for lo, hi in part[2]
