@@ -214,14 +214,14 @@ async def submit_and_watch(config_path: str, table: dict, quiet: bool) -> dict:
         if not quiet:
             print(f"job {job_id} submitted", file=sys.stderr)
         started = time.monotonic()
-        shown = None
+        previous = None
         async for event in client.watch(job_id):
-            # A job's history holds propose twice: the store records it
-            # when the job is created, and the job when it starts.
+            # A job's history contains propose twice: the store records
+            # it when the job is created, and the job when it starts.
             key = (event["state"], event["phase"])
-            if not quiet and key != shown:
+            if not quiet and key != previous:
                 _progress(event, started)
-            shown = key
+            previous = key
         return await client.job(job_id)
 
 

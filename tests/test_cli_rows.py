@@ -44,9 +44,9 @@ def test_histogram_labelled_by_bin_and_category():
 
 def test_long_vector_cut_with_pointer_to_csv():
     rows = format_query_rows([vector("v", 300)], {}, True)
-    shown = rows[2:]
-    assert len(shown) == MAX_ELEMENT_ROWS + 1
-    assert shown[-1] == ("v: 280 more elements; `mpc job result JOB --csv "
+    element_rows = rows[2:]
+    assert len(element_rows) == MAX_ELEMENT_ROWS + 1
+    assert element_rows[-1] == ("v: 280 more elements; `mpc job result JOB --csv "
                          "FILE` writes them all")
 
 
