@@ -511,8 +511,13 @@ class PointArray:
         return self._encoded
 
     def point(self, i: int) -> Point:
-        """Return point i as a Point of its own."""
-        return Point(_new_key(self._slot(i)))
+        """Return point i as a Point of its own, with its encoding once
+        `encode` has made it."""
+        slot = self._slot(i)
+        data = self._encoded
+        if data is not None:
+            data = data[POINT_BYTES * i : POINT_BYTES * (i + 1)]
+        return Point(_new_key(slot), data)
 
     def points(self) -> list[Point]:
         """Return every point as a Point of its own, with its encoding."""
@@ -592,9 +597,11 @@ def random_scalars(count: int) -> list[int]:
         int.from_bytes(data[i : i + SCALAR_DRAW_BYTES], "big") % Q
         for i in range(0, len(data), SCALAR_DRAW_BYTES)
     ]
-    # A zero comes with probability 2^-256; draw it again rather than
-    # hand out a scalar that breaks the callers' assumptions.
-    return [value or random_scalar() for value in out]
+    if 0 in out:
+        # A zero comes with probability 2^-256; draw it again rather
+        # than hand out a scalar that breaks the callers' assumptions.
+        return [value or random_scalar() for value in out]
+    return out
 
 
 def hash_to_point(label: bytes) -> Point:
@@ -691,9 +698,10 @@ class FixedBase:
             step = Point(_new_key(row + _TABLE_ROW - 1))
         return table, [table + _TABLE_ROW * j for j in range(_TABLE_BYTES)]
 
-    def add_to(self, array: PointArray, scalars: Sequence[int]) -> None:
-        """Add scalars[i]*P to point i of `array`, in place, in variable
-        time.
+    def add_to(self, array: PointArray, scalars: Sequence[int], *,
+               start: int = 0) -> None:
+        """Add scalars[i]*P to point start + i of `array`, in place, in
+        variable time; the scalars run to the end of the array.
 
         For public scalars only: the time taken and the table entries
         read depend on them, so a process that watches the cache can
@@ -701,14 +709,20 @@ class FixedBase:
         """
         if not isinstance(array, PointArray):
             raise TypeError("add_to needs a PointArray")
-        count = len(array)
+        start = operator.index(start)
+        if not 0 <= start <= len(array):
+            raise IndexError(f"start {start} is outside [0, {len(array)}], "
+                             "the positions of the array")
+        count = len(array) - start
         if len(scalars) != count:
-            raise ValueError(f"{count} points but {len(scalars)} scalars")
+            after = f" from point {start} on" if start else ""
+            raise ValueError(f"{count} points{after} but {len(scalars)} "
+                             "scalars")
         if count == 0:
             return
         table, rows = self._entries()
         array._encoded = None
-        keys = array._keys
+        keys = array._keys + start
         total = _new_key()
         combine = lib.secp256k1_ec_pubkey_combine
         if count < _TABLE_VECTOR_FROM:
@@ -717,7 +731,7 @@ class FixedBase:
                             in zip(rows, _table_digits(scalar))]
                 pointers.append(keys + i)
                 summed = combine(_CTX, total, pointers, len(pointers))
-                array._store(i, total, summed)
+                array._store(start + i, total, summed)
             return
         shifted = b"".join(_table_digits(s) for s in scalars)
         digits = np.frombuffer(shifted, dtype=np.uint8).reshape(count, -1)
@@ -734,7 +748,7 @@ class FixedBase:
         pointers = _pointer_array(addresses.reshape(-1))
         for i in range(count):
             summed = combine(_CTX, total, pointers + i * width, width)
-            array._store(i, total, summed)
+            array._store(start + i, total, summed)
 
 
 H_MULTIPLES = FixedBase(H)

@@ -22,6 +22,18 @@ def encode_int(value: int) -> bytes:
     return str(int(value)).encode("ascii")
 
 
+def frame(items: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Return the hash input of (label, value) items: each label and
+    value prefixed by its 8-byte big-endian length."""
+    parts = []
+    for label, value in items:
+        parts += (
+            len(label).to_bytes(8, "big"), label,
+            len(value).to_bytes(8, "big"), value,
+        )
+    return b"".join(parts)
+
+
 class Transcript:
     """An append-only Fiat-Shamir transcript."""
 
@@ -61,13 +73,11 @@ class Transcript:
 
         The hash input is the same as append_bytes's for each item.
         """
-        parts = []
-        for label, value in items:
-            parts += (
-                len(label).to_bytes(8, "big"), label,
-                len(value).to_bytes(8, "big"), value,
-            )
-        self._hash.update(b"".join(parts))
+        self._hash.update(frame(items))
+
+    def append_framed(self, data: bytes) -> None:
+        """Append items that `frame` has already turned into bytes."""
+        self._hash.update(data)
 
     def append_scalar(self, label: bytes, scalar: int) -> None:
         self.append_bytes(label, encode_scalar(scalar))

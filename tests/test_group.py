@@ -269,6 +269,31 @@ def test_fixed_base_empty_and_mismatch():
         add_to(H_MULTIPLES, [G, G], [1])
 
 
+@pytest.mark.parametrize("tail", [1, 3, 4, 9])  # Both paths of add_to.
+def test_fixed_base_from_a_start(tail):
+    points = random_points(5 + tail)
+    scalars = random_scalars(tail)
+    array = PointArray([p.encode() for p in points])
+    H_MULTIPLES.add_to(array, scalars, start=5)
+    assert array.points() == points[:5] + [
+        p + H * c for p, c in zip(points[5:], scalars)]
+
+
+def test_fixed_base_start_out_of_range():
+    array = PointArray([G.encode(), H.encode()])
+    with pytest.raises(ValueError, match="1 points from point 1 on but 2 "
+                                         "scalars"):
+        H_MULTIPLES.add_to(array, [1, 2], start=1)
+    H_MULTIPLES.add_to(array, [], start=2)
+    for start in (-1, 3):
+        with pytest.raises(IndexError, match=rf"start {start} is outside "
+                                             r"\[0, 2\]"):
+            H_MULTIPLES.add_to(array, [], start=start)
+    with pytest.raises(TypeError):
+        H_MULTIPLES.add_to(array, [1], start=1.0)
+    assert array.points() == [G, H]
+
+
 def test_fixed_base_rejects_identity():
     with pytest.raises(ValueError, match="identity"):
         FixedBase(IDENTITY)
