@@ -59,7 +59,7 @@ from mpc.group import (
     random_scalars,
     sum_points,
 )
-from mpc.transcript import Transcript, encode_int
+from mpc.transcript import Transcript, encode_int, frame
 
 BIT_DOMAIN = b"bit/v1"
 RANGE_DOMAIN = b"range/v1"
@@ -454,15 +454,34 @@ def _start_encoded_transcript(
     update, with the hash input of appending each in turn.
     """
     transcript = _context_transcript(domain, ctx).fork()
-    items = [(b"index", encode_int(index)), *_GENERATOR_ITEMS]
-    items += [(label, encode_int(value)) for label, value in bounds]
-    items.append((b"n", encode_int(len(commitments))))
-    items += [(b"C", data) for data in commitments]
-    transcript.append_encoded(items)
+    transcript.append_framed(_statement(index, bounds, commitments))
     return transcript
 
 
-_GENERATOR_ITEMS = ((b"G", G.encode()), (b"H", H.encode()))
+def _statement(index: int, bounds: Sequence[tuple[bytes, int]],
+               commitments: Sequence[bytes]) -> bytes:
+    """Return the framed items index, G, H, the bounds, n and each C."""
+    return b"".join((
+        frame(((b"index", encode_int(index)),)),
+        _statement_frame(tuple(bounds), len(commitments)),
+        frame([(b"C", data) for data in commitments]),
+    ))
+
+
+_BIT_BOUNDS = ((b"lo", 0), (b"hi", 1))
+
+
+@functools.lru_cache(maxsize=256)
+def _statement_frame(bounds: tuple[tuple[bytes, int], ...], count: int
+                     ) -> bytes:
+    """Return the framed items G, H, the bounds and n, which many proofs
+    share, for _statement."""
+    return frame((
+        (b"G", G.encode()),
+        (b"H", H.encode()),
+        *((label, encode_int(value)) for label, value in bounds),
+        (b"n", encode_int(count)),
+    ))
 
 
 # The AND of OR proofs [CDS94], all bits sharing one challenge c. For
@@ -494,17 +513,101 @@ def _drawer(nonces: Iterator[int] | None, count: int) -> Callable[[], int]:
     return draw
 
 
+def _pairs(items: Sequence, flips: Sequence[bool]) -> list[tuple]:
+    """Return (A0, A1) per bit from items laid out as the first messages
+    are: A_b of each bit's true branch, then A_s of each simulated
+    branch. Where the bit is 1, A0 = A_s and A1 = A_b."""
+    count = len(flips)
+    return [
+        (items[count + t], items[t]) if flip else (items[t], items[count + t])
+        for t, flip in enumerate(flips)
+    ]
+
+
+# First messages. The true branch b gets A_b = k*G. The other branch s,
+# whose statement is X_s = C - s*H = r*G + (d - s)*H for the digit d, is
+# simulated: with u drawn and z_s = u + c_s*r, A_s = z_s*G - c_s*X_s =
+# u*G + c_s*(s - d)*H. For a bit, s - d is +1 or -1, and A_s = (s - d)*
+# ((s - d)*u*G + c_s*H): the secret u goes through constant-time base
+# multiplication, and c_s*H, whose scalar the proof reveals, through the
+# table of multiples of H. Each bit draws (k, c_s, u).
+
+
+def _first_scalars(draws: Sequence[tuple[int, int, int]],
+                   flips: Sequence[bool]) -> list[int]:
+    """Return the scalars whose multiples of G start the first messages:
+    k per bit, then (s - d)*u per bit.
+
+    A u of 0 only comes from a test nonce. An array cannot contain the
+    identity, so such a start is G until _first_messages takes G off.
+    """
+    return [k for k, _, _ in draws] + [
+        (-u % Q if flip else u) or 1 for flip, (_, _, u) in zip(flips, draws)
+    ]
+
+
+def _first_messages(points: PointArray, offset: int,
+                    draws: Sequence[tuple[int, int, int]],
+                    bits: Sequence[int], flips: Sequence[bool]
+                    ) -> list[tuple[bytes, bytes]]:
+    """Finish the first messages in `points` from point `offset` on,
+    which hold the multiples of G of _first_scalars, and return the
+    encodings of (A0, A1) per bit.
+
+    A value of `bits` other than 0 or 1 comes only from a forced prover.
+    It is treated as branch 0, so the resulting proof fails.
+    """
+    sims = offset + len(bits)
+    H_MULTIPLES.add_to(points, [
+        c_sim if bit in (0, 1) else c_sim * (1 - bit) % Q
+        for bit, (_, c_sim, _) in zip(bits, draws)
+    ], start=sims)
+    zeros = [sims + t for t, (_, _, u) in enumerate(draws) if not u]
+    if zeros:
+        points.add(zeros, -G)
+    if any(flips):
+        points.negate([sims + t for t, flip in enumerate(flips) if flip])
+    data = points.encode()
+    firsts = []
+    for t, flip in enumerate(flips):
+        real = POINT_BYTES * (offset + t)
+        sim = POINT_BYTES * (sims + t)
+        pair = (data[real : real + POINT_BYTES], data[sim : sim + POINT_BYTES])
+        firsts.append(pair[::-1] if flip else pair)
+    return firsts
+
+
+def _first_frame(firsts: list[tuple[bytes, bytes]]) -> bytes:
+    """Return the framed items A0 and A1 of each bit, in order."""
+    return frame([
+        item
+        for first0, first1 in firsts
+        for item in ((b"A0", first0), (b"A1", first1))
+    ])
+
+
+def _responses(c: int, draws: tuple[int, int, int], bit: int,
+               blinding: int) -> tuple[int, int, int]:
+    """Return (c0, z0, z1) of one bit under the challenge c = c0 + c1."""
+    k, c_sim, u = draws
+    c_real = (c - c_sim) % Q
+    z_real = (k + c_real * blinding) % Q
+    z_sim = (u + c_sim * blinding) % Q
+    if bit == 1:
+        return c_sim, z_sim, z_real
+    return c_real, z_real, z_sim
+
+
 class _ProvenBits:
-    """Bit proofs under one challenge, with their first messages in two
-    arrays: Point objects are made only for a caller that asks for
+    """Bit proofs under one challenge, with their first messages in one
+    array: Point objects are made only for a caller that asks for
     BitProofs."""
 
-    def __init__(self, reals: PointArray, sims: PointArray,
-                 flips: list[bool], firsts: list[tuple[bytes, bytes]],
+    def __init__(self, points: PointArray, flips: list[bool],
+                 firsts: list[tuple[bytes, bytes]],
                  scalars: list[tuple[int, int, int]]) -> None:
-        self._reals = reals  # A_b of the true branch, per bit.
-        self._sims = sims  # A_s of the simulated branch, per bit.
-        self._flips = flips  # Where the bit is 1: A0 = A_s, A1 = A_b.
+        self._points = points  # As _pairs reads them.
+        self._flips = flips  # True for each bit of 1.
         self._firsts = firsts  # The encodings of (A0, A1), per bit.
         self._scalars = scalars  # (c0, z0, z1), per bit.
 
@@ -519,14 +622,11 @@ class _ProvenBits:
         return b"".join(parts)
 
     def proofs(self) -> tuple[BitProof, ...]:
-        out = []
-        for flip, real, sim, (c0, z0, z1) in zip(
-            self._flips, self._reals.points(), self._sims.points(),
-            self._scalars,
-        ):
-            first0, first1 = (sim, real) if flip else (real, sim)
-            out.append(BitProof(first0, first1, c0, z0, z1))
-        return tuple(out)
+        return tuple(
+            BitProof(first0, first1, c0, z0, z1)
+            for (first0, first1), (c0, z0, z1) in zip(
+                _pairs(self._points.points(), self._flips), self._scalars)
+        )
 
 
 def _prove_bits(
@@ -538,55 +638,19 @@ def _prove_bits(
     """Prove that each bit commitment r_t*G + b_t*H, which the transcript
     already binds, commits to a bit, all under one challenge.
 
-    A value of `bits` other than 0 or 1 only comes from a forced prover.
-    It is treated as branch 0, so the resulting proof fails.
+    A value of `bits` other than 0 or 1 comes only from a forced prover,
+    and its proof fails.
     """
-    # Step 1: first messages. The true branch b gets A_b = k*G. The
-    # other branch s, whose statement is X_s = C - s*H = r*G + (d - s)*H
-    # for the digit d, is simulated: with u drawn and z_s = u + c_s*r,
-    # A_s = z_s*G - c_s*X_s = u*G + c_s*(s - d)*H. For a bit, s - d is
-    # +1 or -1, and A_s = (s - d)*((s - d)*u*G + c_s*H): the secret u
-    # goes through constant-time base multiplication, and c_s*H, whose
-    # scalar the proof reveals, through the table of multiples of H.
     draws = [(draw(), draw(), draw()) for _ in bits]
     flips = [bit == 1 for bit in bits]
-    starts = [-u % Q if flip else u for flip, (_, _, u) in zip(flips, draws)]
-    # A start of 0 only comes from a test nonce. An array cannot contain
-    # the identity, so such a start is G until G is taken off again.
-    sims = PointArray.base_mul([start or 1 for start in starts])
-    H_MULTIPLES.add_to(sims, [
-        # A forced digit other than 0 or 1 takes branch 0 as real.
-        c_sim if bit in (0, 1) else c_sim * (1 - bit) % Q
-        for bit, (_, c_sim, _) in zip(bits, draws)
-    ])
-    sims.add([t for t, start in enumerate(starts) if not start], -G)
-    sims.negate([t for t, flip in enumerate(flips) if flip])
-    reals = PointArray.base_mul([k for k, _, _ in draws])
-    real_data, sim_data = reals.encode(), sims.encode()
-    firsts = []
-    for t, flip in enumerate(flips):
-        at = POINT_BYTES * t
-        real = real_data[at : at + POINT_BYTES]
-        sim = sim_data[at : at + POINT_BYTES]
-        firsts.append((sim, real) if flip else (real, sim))
-    transcript.append_encoded(
-        item
-        for first0, first1 in firsts
-        for item in ((b"A0", first0), (b"A1", first1))
-    )
-
-    # Step 2: the challenge, split per bit as c = c0 + c1.
+    points = PointArray.base_mul(_first_scalars(draws, flips))
+    firsts = _first_messages(points, 0, draws, bits, flips)
+    transcript.append_framed(_first_frame(firsts))
     c = transcript.challenge()
-    scalars = []
-    for (k, c_sim, u), bit, r in zip(draws, bits, bit_blindings, strict=True):
-        c_real = (c - c_sim) % Q
-        z_real = (k + c_real * r) % Q
-        z_sim = (u + c_sim * r) % Q
-        if bit == 1:
-            scalars.append((c_sim, z_sim, z_real))
-        else:
-            scalars.append((c_real, z_real, z_sim))
-    return _ProvenBits(reals, sims, flips, firsts, scalars)
+    return _ProvenBits(points, flips, firsts, [
+        _responses(c, d, bit, r)
+        for d, bit, r in zip(draws, bits, bit_blindings, strict=True)
+    ])
 
 
 # Verification in batches. Every check of a proof is a linear equation
@@ -851,16 +915,37 @@ def prove_bit(
     """
     _check_index(index)
     _check_points([commitment], BIT_KIND)
-    if not _unchecked:
-        if value not in (0, 1):
-            raise ValueError("a bit proof needs a value of 0 or 1")
+    if not _unchecked and value not in (0, 1):
+        raise ValueError("a bit proof needs a value of 0 or 1")
+    draw = _drawer(nonces, 3)
+    draws = [(draw(), draw(), draw())]
+    flips = [value == 1]
+    # The witness check rides along in the same array: point 0 is
+    # blinding*G, and the commitment must be that plus value*H.
+    check = [] if _unchecked or not blinding % Q else [blinding]
+    points = PointArray.base_mul(check + _first_scalars(draws, flips))
+    if check and value == 1:
+        points.add([0], H)
+    firsts = _first_messages(points, len(check), draws, [value], flips)
+    encoded = commitment.encode()
+    if check and points.encode()[:POINT_BYTES] != encoded:
+        raise ValueError("commitment 0 does not open to its value and "
+                         "blinding")
+    if not check and not _unchecked:
         _check_witness([commitment], [value], [blinding])
 
-    transcript = _start_transcript(
-        BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
-    )
-    bits = _prove_bits(transcript, [value], [blinding], _drawer(nonces, 3))
-    return bits.proofs()[0]
+    (encoded0, encoded1), = firsts
+    transcript = _context_transcript(BIT_DOMAIN, ctx).fork()
+    # _statement and _first_frame, in one frame for a lone bit.
+    transcript.append_framed(b"".join((
+        frame(((b"index", encode_int(index)),)),
+        _statement_frame(_BIT_BOUNDS, 1),
+        frame(((b"C", encoded), (b"A0", encoded0), (b"A1", encoded1))),
+    )))
+    c = transcript.challenge()
+    real, sim = points.point(len(check)), points.point(len(check) + 1)
+    first0, first1 = (sim, real) if flips[0] else (real, sim)
+    return BitProof(first0, first1, *_responses(c, draws[0], value, blinding))
 
 
 def verify_bit(
@@ -882,7 +967,7 @@ def verify_bit(
     _check_bit_proofs(BIT_KIND, index, [proof])
 
     transcript = _start_transcript(
-        BIT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], [commitment]
+        BIT_DOMAIN, ctx, index, _BIT_BOUNDS, [commitment]
     )
     c = _bits_challenge(BIT_KIND, index, transcript, [proof])
     diagnose = partial(
@@ -1550,7 +1635,7 @@ def _one_hot_transcript(
     sum_blinding: int,
 ) -> Transcript:
     transcript = _start_transcript(
-        ONE_HOT_DOMAIN, ctx, index, [(b"lo", 0), (b"hi", 1)], commitments
+        ONE_HOT_DOMAIN, ctx, index, _BIT_BOUNDS, commitments
     )
     transcript.append_scalar(b"sum_blinding", sum_blinding)
     return transcript

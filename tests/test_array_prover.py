@@ -166,6 +166,70 @@ def test_bounded_sum_cancelling_blindings_verifies():
     verify_bounded_sum(CTX, 0, members, 0, 1, proof)
 
 
+# A lone bit proof checks its witness in the array of its first
+# messages. Each case below has a branch of its own: a blinding of 0 mod
+# q (C = H), a test nonce u of 0, and both bits. The digests are the
+# earlier prover's.
+
+LONE_BITS = {
+    # name: (index, commitment, bit, blinding, nonces)
+    "blinding 0": (4, H, 1, 0, nonces),
+    "blinding q": (4, H, 1, Q, nonces),
+    "bit 0, u of 0": (5, commit(0, 23), 0, 23,
+                      lambda: iter([3, 5, 0, *nonces()])),
+    "bit 1, u of 0": (5, commit(1, 23), 1, 23,
+                      lambda: iter([3, 5, 0, *nonces()])),
+    "bit 0": (6, commit(0, 29), 0, 29 + Q, nonces),
+    "bit 1": (6, commit(1, 29), 1, 29 + Q, nonces),
+}
+LONE_BIT_DIGESTS = {
+    "blinding 0":
+        "95d4f35a99fda9b1a9742908dfa69eeea708c048dbb69aebc7dee8fa13db246b",
+    "blinding q":
+        "95d4f35a99fda9b1a9742908dfa69eeea708c048dbb69aebc7dee8fa13db246b",
+    "bit 0, u of 0":
+        "b6d732a189567455a149223f995f1b29871a97bd915006ca8096fd3f8ff702b1",
+    "bit 1, u of 0":
+        "8d10de1c63ae0e329719587d6397c1f017111b93c944406c39218ab21bef2b8d",
+    "bit 0":
+        "4827a96125650fac378120a982fe1f9e512a43c4ec83ce62fe393edcd5f11228",
+    "bit 1":
+        "0df1975eb7b86c3e39185b1202e83491b1e86306d3e1068b5bfdbf39f72708cc",
+}
+
+
+@pytest.mark.parametrize("name", list(LONE_BITS))
+def test_lone_bit_matches_earlier_prover(name):
+    index, commitment, bit, blinding, draws = LONE_BITS[name]
+    proof = proofs.prove_bit(CTX, index, commitment, bit, blinding,
+                             nonces=draws())
+    assert digest(proof) == LONE_BIT_DIGESTS[name]
+    proofs.verify_bit(CTX, index, commitment, proof)
+    # Fresh draws verify too, and the proof's points carry their bytes.
+    fresh = proofs.prove_bit(CTX, index, commitment, bit, blinding)
+    proofs.verify_bit(CTX, index, commitment, fresh)
+    assert fresh.encode() == type(fresh).decode(fresh.encode()).encode()
+
+
+@pytest.mark.parametrize("commitment, bit, blinding", [
+    (commit(1, 5), 0, 5),  # The other bit.
+    (commit(0, 5), 0, 6),  # Another blinding.
+    (commit(1, 5), 1, 0),  # Blinding 0, which the array cannot hold.
+    (H, 0, 0),  # Blinding 0 and the other bit.
+    (commit(1, 5), 1, 5 + 1),
+])
+def test_lone_bit_rejects_a_wrong_opening(commitment, bit, blinding):
+    with pytest.raises(ValueError, match="commitment 0 does not open to "
+                                         "its value and blinding"):
+        proofs.prove_bit(CTX, 0, commitment, bit, blinding)
+
+
+@pytest.mark.parametrize("bit", [2, -1, Q + 1])
+def test_lone_bit_rejects_non_bits(bit):
+    with pytest.raises(ValueError, match="a value of 0 or 1"):
+        proofs.prove_bit(CTX, 0, commit(bit, 5), bit, 5)
+
+
 # The encoded commit path and the draws of fresh scalars.
 
 
