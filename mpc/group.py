@@ -726,9 +726,11 @@ class FixedBase:
         total = _new_key()
         combine = lib.secp256k1_ec_pubkey_combine
         if count < _TABLE_VECTOR_FROM:
-            for i, scalar in enumerate(scalars):
+            # Every scalar is read before the first point changes.
+            digits = [_table_digits(scalar) for scalar in scalars]
+            for i, scalar_digits in enumerate(digits):
                 pointers = [row + digit for row, digit
-                            in zip(rows, _table_digits(scalar))]
+                            in zip(rows, scalar_digits)]
                 pointers.append(keys + i)
                 summed = combine(_CTX, total, pointers, len(pointers))
                 array._store(start + i, total, summed)

@@ -917,16 +917,23 @@ def prove_bit(
     _check_points([commitment], BIT_KIND)
     if not _unchecked and value not in (0, 1):
         raise ValueError("a bit proof needs a value of 0 or 1")
-    draw = _drawer(nonces, 3)
-    draws = [(draw(), draw(), draw())]
     flips = [value == 1]
     # The witness check rides along in the same array: point 0 is
     # blinding*G, and the commitment must be that plus value*H.
     check = [] if _unchecked or not blinding % Q else [blinding]
-    points = PointArray.base_mul(check + _first_scalars(draws, flips))
-    if check and value == 1:
-        points.add([0], H)
-    firsts = _first_messages(points, len(check), draws, [value], flips)
+    try:
+        draw = _drawer(nonces, 3)
+        draws = [(draw(), draw(), draw())]
+        points = PointArray.base_mul(check + _first_scalars(draws, flips))
+        if check and value == 1:
+            points.add([0], H)
+        firsts = _first_messages(points, len(check), draws, [value], flips)
+    except ValueError:
+        # Only test nonces fail here (a nonce of 0, or too few). A wrong
+        # witness is the caller's first mistake, so it is reported first.
+        if check:
+            _check_witness([commitment], [value], [blinding])
+        raise
     encoded = commitment.encode()
     if check and points.encode()[:POINT_BYTES] != encoded:
         raise ValueError("commitment 0 does not open to its value and "
