@@ -92,14 +92,7 @@ def chunk_bounds(weights: Sequence[int], chunks: int) -> list[tuple[int, int]]:
 
 def _element_weights(statement: InputStatement) -> list[int]:
     """Return the bits each element's range and noise proofs take."""
-    cache: dict[tuple[int, int], int] = {}
-
-    def bits(lo: int, hi: int) -> int:
-        if (lo, hi) not in cache:
-            cache[(lo, hi)] = len(range_weights(lo, hi))
-        return cache[(lo, hi)]
-
-    return [bits(b.lo, b.hi) + bits(-t, t)
+    return [len(range_weights(b.lo, b.hi)) + len(range_weights(-t, t))
             for b, t in zip(statement.bounds, statement.noise_bounds)]
 
 

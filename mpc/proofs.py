@@ -352,6 +352,7 @@ def _decode_whole(
 # Statement checks shared by the provers and verifiers.
 
 
+@functools.lru_cache(maxsize=1024, typed=True)
 def range_weights(lo: int, hi: int) -> tuple[int, ...]:
     """Return the bit weights w_t whose subset sums are exactly [0, hi-lo].
 
@@ -1200,15 +1201,13 @@ def prove_range(
     """
     _check_index(index)
     _check_points([commitment], RANGE_KIND)
-    range_weights(lo, hi)
+    domain, labels = _weighted_kind(RANGE_KIND, lo, hi)
     if not _unchecked:
         if not lo <= value <= hi:
             raise ValueError("value is outside the range [lo, hi]")
         _check_witness([commitment], [value], [blinding])
 
-    transcript = _start_transcript(
-        RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
-    )
+    transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     return _prove_weighted_bits(
         transcript, lo, hi, value, blinding, nonces
     )
@@ -1313,9 +1312,8 @@ def verify_range(
     """
     _check_index(index)
     _check_points([commitment], RANGE_KIND)
-    transcript = _start_transcript(
-        RANGE_DOMAIN, ctx, index, [(b"lo", lo), (b"hi", hi)], [commitment]
-    )
+    domain, labels = _weighted_kind(RANGE_KIND, lo, hi)
+    transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     _check_weighted_bits(
         RANGE_KIND, index, transcript, commitment, lo, hi, proof, batch
     )
@@ -1420,14 +1418,13 @@ def prove_noise_bound(
     _check_index(index)
     _check_points([commitment], NOISE_BOUND_KIND)
     _check_noise_bound(bound)
+    domain, labels = _weighted_kind(NOISE_BOUND_KIND, -bound, bound)
     if not _unchecked:
         if not -bound <= noise <= bound:
             raise ValueError("noise is outside [-T, T]")
         _check_witness([commitment], [noise], [blinding])
 
-    transcript = _start_transcript(
-        NOISE_BOUND_DOMAIN, ctx, index, [(b"T", bound)], [commitment]
-    )
+    transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     return _prove_weighted_bits(
         transcript, -bound, bound, noise, blinding, nonces
     )
@@ -1468,9 +1465,8 @@ def verify_noise_bound(
     _check_index(index)
     _check_points([commitment], NOISE_BOUND_KIND)
     _check_noise_bound(bound)
-    transcript = _start_transcript(
-        NOISE_BOUND_DOMAIN, ctx, index, [(b"T", bound)], [commitment]
-    )
+    domain, labels = _weighted_kind(NOISE_BOUND_KIND, -bound, bound)
+    transcript = _start_transcript(domain, ctx, index, labels, [commitment])
     _check_weighted_bits(
         NOISE_BOUND_KIND,
         index,

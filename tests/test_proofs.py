@@ -958,6 +958,15 @@ def test_range_rejects_too_wide_bounds():
     assert len(range_weights(0, 2**MAX_RANGE_BITS - 1)) == MAX_RANGE_BITS
 
 
+@pytest.mark.parametrize("lo, hi", [(0, 5.0), (0.0, 5), ("0", 5), (0, None)])
+def test_cached_range_weights_reject_non_ints(lo, hi):
+    # range_weights is cached, and 5.0 == 5: a cached (0, 5) must not
+    # let a float bound through.
+    assert range_weights(0, 5) == (1, 2, 2)
+    with pytest.raises(TypeError):
+        range_weights(lo, hi)
+
+
 # Range decomposition.
 
 
