@@ -182,12 +182,20 @@ def _target_lines(data: dict) -> list[str]:
     if secp:
         for name, row in secp["cases"].items():
             met = row["ratio"] <= TARGET_PROOF_RATIO
-            reason = (
-                " A proof of one bit pays a whole proof's fixed cost (the "
-                "context checks, a transcript that binds G and H, fresh "
-                "randomness) for that bit; inside range proofs, the rows "
-                "below, that cost is spread over the bits."
-            ) if not met and "range" not in name else ""
+            close = met and row["ratio"] > 0.95 * TARGET_PROOF_RATIO
+            reason = ""
+            if close:
+                reason += (
+                    " The margin is under 5%, and separate runs of this "
+                    "benchmark differ by a few hundredths, so a slower "
+                    "run can land over the target.")
+            if (close or not met) and "range" not in name:
+                reason += (
+                    " A proof of one bit pays a whole proof's fixed cost "
+                    "(the context checks, a transcript that binds G and "
+                    "H, fresh randomness) for that bit. Inside range "
+                    "proofs, the rows below, that cost is spread over "
+                    "the bits.")
             lines.append(f"- {name}: {row['ratio']:.2f}x the raw "
                          f"libsecp256k1 operations, "
                          f"{'met' if met else 'NOT met'} "
